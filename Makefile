@@ -1,0 +1,151 @@
+# torsieve: the only build entry point.
+#
+#   make                 ./torsieve (objects in build/<compiler>[-san]/)
+#   make CC=clang        the same with clang
+#   make SANITIZE=1      ASan + UBSan (alignment included), aborting on the first report
+#   make deps            install the Debian packages that are missing (as root)
+#   make test            deps, then every test; ends with "N passed, N failed"
+#   make demo            deps, build, replay the bundled capture
+#   make fuzz            fuzz every harness for FUZZ_SECONDS (default 600) each
+#   make bench           benchmarks; see docs/performance.md
+#   make clean
+#
+# CFLAGS, CPPFLAGS and LDFLAGS are the user's; torsieve's own warnings are
+# always added and always fatal.
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+LDFLAGS  ?=
+V        ?= 0
+
+CCNAME   := $(notdir $(firstword $(CC)))
+O        ?= build/$(CCNAME)$(if $(filter 1,$(SANITIZE)),-san)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wpointer-arith -Wvla -Wundef
+TS_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -MMD -MP $(WARNINGS)
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TS_CFLAGS += $(SAN_FLAGS)
+LDFLAGS   += $(SAN_FLAGS)
+endif
+LDLIBS   := -lpcap
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# The dependency-free core: it cross-compiles for MIPS with no libraries.
+CORE_SRCS   := engine/decode_link.c engine/decode_ip.c engine/decode_transport.c \
+               engine/decode_names.c engine/stats.c
+ENGINE_SRCS := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard plugins/*.c)
+CORE_OBJS   := $(CORE_SRCS:%.c=$(O)/%.o)
+LIB_OBJS    := $(ENGINE_SRCS:%.c=$(O)/%.o)
+
+# Unit tests: those on the core also run on big-endian MIPS.
+UNIT_CORE   := test_decode
+UNIT_FULL   := $(filter-out $(UNIT_CORE),$(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c)))
+
+FUZZERS     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 600
+FUZZ_CC     ?= clang
+FUZZ_O      := build/fuzz
+FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+
+DEPS_PKGS := make gcc clang libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
+             python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
+
+.PHONY: all deps test demo fuzz fuzzers bench clean units unit-core
+.DEFAULT_GOAL := all
+
+all: torsieve
+
+torsieve: $(O)/torsieve
+	$(Q)cp $< $@
+
+$(O)/torsieve: $(O)/engine/main.o $(O)/libtorsieve.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/libtorsieve.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(O)/libtorsieve-core.a: $(CORE_OBJS)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Unit tests
+units: $(UNIT_CORE:%=$(O)/%) $(UNIT_FULL:%=$(O)/%)
+unit-core: $(UNIT_CORE:%=$(O)/%)
+
+$(UNIT_CORE:%=$(O)/%): $(O)/%: $(O)/test/unit/%.o $(O)/libtorsieve-core.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+$(UNIT_FULL:%=$(O)/%): $(O)/%: $(O)/test/unit/%.o $(O)/libtorsieve.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz harnesses, two ways: with libFuzzer (clang), and as plain programs
+# that replay a corpus (any compiler, built in $(O) with the test variant).
+fuzzers: $(FUZZERS:%=$(FUZZ_O)/fuzz_%)
+
+$(FUZZ_O)/fuzz_%: fuzz/fuzz_%.c $(ENGINE_SRCS) $(wildcard include/torsieve/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(TS_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRCS) $(LDLIBS)
+
+$(O)/replay_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay_main.o $(O)/libtorsieve.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: deps fuzzers
+	$(Q)for f in $(FUZZERS); do \
+		mkdir -p $(FUZZ_O)/new-$$f $(FUZZ_O)/crashes; \
+		echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
+		$(FUZZ_O)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_O)/crashes/$$f- \
+			$(FUZZ_O)/new-$$f fuzz/corpus/$$f || exit 1; \
+	done
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory O=build/bench SANITIZE= CFLAGS="-O2 -g" build/bench/bench_decode
+	$(Q)build/bench/bench_decode
+
+build/bench/bench_decode: test/bench/bench_decode.c $(O)/libtorsieve.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@missing=""; \
+	for p in $(DEPS_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "missing Debian packages:$$missing"; \
+			echo "run 'make deps' as root, or: apt-get install$$missing"; exit 1; \
+		fi; \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			|| { echo "apt-get install$$missing failed"; exit 1; }; \
+	fi
+
+test: deps
+	$(Q)test/run.sh
+
+demo: deps all
+	$(Q)./torsieve replay test/pcaps/real-eth.pcap
+
+clean:
+	rm -rf build torsieve
+
+-include $(shell find build -name '*.d' 2>/dev/null)

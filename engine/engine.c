@@ -1,0 +1,61 @@
+/* The engine: source -> decode -> counters -> plugins. */
+#include <string.h>
+
+#include "torsieve/engine.h"
+
+void ts_engine_init(struct ts_engine *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
+{
+	if (e->plugin_count == TS_ENGINE_MAX_PLUGINS)
+		return -1;
+	e->plugins[e->plugin_count++] = p;
+	return 0;
+}
+
+void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
+{
+	struct ts_decoded dec;
+	ts_decode(pkt->link, pkt->data, pkt->caplen, pkt->len, &dec);
+	ts_stats_count(&e->stats, pkt->caplen, pkt->len, &dec);
+
+	struct ts_packet_event ev = {.pkt = pkt, .dec = &dec};
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_packet)
+			e->plugins[i]->on_packet(e->plugins[i]->ctx, &ev);
+}
+
+int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
+{
+	e->run = (struct ts_run_info){
+	        .source_name = src->name,
+	        .link_label = src->link_label,
+	        .linktype = src->linktype,
+	        .link = src->link,
+	};
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_start)
+			e->plugins[i]->on_start(e->plugins[i]->ctx, &e->run);
+
+	for (;;) {
+		struct ts_packet pkt;
+		enum ts_source_status st = ts_source_next(src, &pkt);
+		if (st == TS_SOURCE_PACKET) {
+			ts_engine_packet(e, &pkt);
+			continue;
+		}
+		if (st == TS_SOURCE_END)
+			break;
+		if (st == TS_SOURCE_AGAIN)
+			snprintf(src->err, sizeof(src->err), "%s: source would block", src->name);
+		return -1;
+	}
+
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_finish)
+			e->plugins[i]->on_finish(e->plugins[i]->ctx, &e->run, &e->stats);
+	return 0;
+}

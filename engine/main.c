@@ -1,0 +1,37 @@
+/* torsieve: command dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "torsieve/commands.h"
+#include "torsieve/version.h"
+
+static const char usage[] =
+        "usage: torsieve COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  replay FILE   decode a capture and report what it holds\n"
+        "  version       print the version\n"
+        "  help          this text\n"
+        "\n"
+        "'torsieve COMMAND --help' describes a command.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return TS_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "replay") == 0)
+		return ts_cmd_replay(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("torsieve %s\n", TS_VERSION);
+		return TS_EXIT_OK;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage, stdout);
+		return TS_EXIT_OK;
+	}
+	fprintf(stderr, "torsieve: unknown command '%s'\n\n%s", cmd, usage);
+	return TS_EXIT_USAGE;
+}

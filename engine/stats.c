@@ -1,0 +1,24 @@
+/* Packet counters: one bucket per group for every packet. */
+#include "torsieve/stats.h"
+
+void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,
+                    const struct ts_decoded *d)
+{
+	s->packets++;
+	s->bytes += wirelen > caplen ? wirelen : caplen;
+	s->captured_bytes += caplen;
+	if (wirelen > caplen)
+		s->snapped++;
+	s->l3[d->l3]++;
+	s->l4[d->l4]++;
+	if (d->is_fragment)
+		s->fragments++;
+	if (d->vlan_count)
+		s->vlan_tagged++;
+	s->anomalies[d->anomaly]++;
+}
+
+uint64_t ts_stats_anomalous(const struct ts_stats *s)
+{
+	return s->packets - s->anomalies[TS_ANOM_NONE];
+}

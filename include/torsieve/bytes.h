@@ -1,0 +1,34 @@
+/*
+ * Byte-order helpers for reading packet fields.
+ *
+ * Packet bytes sit at arbitrary alignment (a pcap record puts the IP header at
+ * offset 14, 18, 16 ...), and MIPS traps on unaligned multi-byte loads, so
+ * every multi-byte field is assembled byte by byte. Callers must have checked
+ * the bounds before calling.
+ */
+#ifndef TORSIEVE_BYTES_H
+#define TORSIEVE_BYTES_H
+
+#include <stdint.h>
+
+static inline uint16_t ts_be16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t ts_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint16_t ts_le16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[1] << 8 | p[0]);
+}
+
+static inline uint32_t ts_le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+#endif

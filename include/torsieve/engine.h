@@ -1,0 +1,39 @@
+/*
+ * The engine: decode each frame from a source, count it, and hand it to the
+ * plugins. The same path serves replay and (later) the inline gateway.
+ */
+#ifndef TORSIEVE_ENGINE_H
+#define TORSIEVE_ENGINE_H
+
+#include <stddef.h>
+
+#include "torsieve/plugin.h"
+#include "torsieve/source.h"
+#include "torsieve/stats.h"
+
+#define TS_ENGINE_MAX_PLUGINS 8
+
+struct ts_engine {
+	struct ts_stats stats;
+	struct ts_run_info run;
+	const struct ts_plugin *plugins[TS_ENGINE_MAX_PLUGINS];
+	size_t plugin_count;
+};
+
+void ts_engine_init(struct ts_engine *e);
+
+/* Returns -1 when TS_ENGINE_MAX_PLUGINS are already attached. */
+int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p);
+
+/* Decode, count and dispatch one frame. No allocation. */
+void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt);
+
+/*
+ * Drain a source that never answers AGAIN (a file): start the plugins, feed
+ * every frame, finish the plugins. Returns 0 at the end of the source, or -1
+ * with the reason in src->err; the plugins are not finished on error, so no
+ * summary of a partial read is mistaken for a whole one.
+ */
+int ts_engine_run_file(struct ts_engine *e, struct ts_source *src);
+
+#endif

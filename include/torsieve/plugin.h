@@ -1,0 +1,48 @@
+/*
+ * The one door through which optional parts see the engine: output sinks
+ * (summaries, per-packet logs, stream files, metrics) and protocol parsers.
+ *
+ * A plugin fills in the callbacks it needs and leaves the rest NULL. Events
+ * carry pointers that are valid only for the duration of the call; a plugin
+ * that needs the bytes later copies them. Callbacks must not block: on the
+ * inline path they run on the packet path.
+ */
+#ifndef TORSIEVE_PLUGIN_H
+#define TORSIEVE_PLUGIN_H
+
+#include "torsieve/decode.h"
+#include "torsieve/source.h"
+#include "torsieve/stats.h"
+
+/* What a run is reading from. */
+struct ts_run_info {
+	const char *source_name;
+	const char *link_label; /* libpcap's link-type name, e.g. "EN10MB" */
+	int linktype;           /* the DLT value */
+	enum ts_link link;
+};
+
+/* One judged packet. The flow table and classifier add their results here
+ * (flow id, verdict, matching rule) without changing the callback. */
+struct ts_packet_event {
+	const struct ts_packet *pkt;
+	const struct ts_decoded *dec;
+};
+
+/* Reassembled bytes of one direction of a stream (filled by the reassembler). */
+struct ts_stream_event;
+/* A flow that ended: timed out, evicted, closed or flushed at the end of a run. */
+struct ts_flow_event;
+
+struct ts_plugin {
+	const char *name;
+	void *ctx;
+	void (*on_start)(void *ctx, const struct ts_run_info *run);
+	void (*on_packet)(void *ctx, const struct ts_packet_event *ev);
+	void (*on_stream_data)(void *ctx, const struct ts_stream_event *ev);
+	void (*on_flow_end)(void *ctx, const struct ts_flow_event *ev);
+	/* Once, after the last packet; stats are the engine's counters. */
+	void (*on_finish)(void *ctx, const struct ts_run_info *run, const struct ts_stats *stats);
+};
+
+#endif

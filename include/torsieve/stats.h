@@ -1,0 +1,34 @@
+/*
+ * The engine's counters. Every packet is counted once in packets, once in
+ * exactly one l3 bucket, one l4 bucket and one anomaly bucket (TS_ANOM_NONE
+ * for a clean packet), so each group sums to packets.
+ */
+#ifndef TORSIEVE_STATS_H
+#define TORSIEVE_STATS_H
+
+#include <stdint.h>
+
+#include "torsieve/decode.h"
+
+#define TS_L3_BUCKETS (TS_L3_OTHER + 1)
+#define TS_L4_BUCKETS (TS_L4_OTHER + 1)
+
+struct ts_stats {
+	uint64_t packets;
+	uint64_t bytes; /* wire bytes */
+	uint64_t captured_bytes;
+	uint64_t snapped; /* frames captured shorter than they were on the wire */
+	uint64_t l3[TS_L3_BUCKETS];
+	uint64_t l4[TS_L4_BUCKETS];
+	uint64_t fragments;
+	uint64_t vlan_tagged;
+	uint64_t anomalies[TS_ANOM_COUNT];
+};
+
+void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,
+                    const struct ts_decoded *d);
+
+/* The number of packets with any anomaly. */
+uint64_t ts_stats_anomalous(const struct ts_stats *s);
+
+#endif

@@ -1,0 +1,148 @@
+/* Per-packet log: one line per packet, human or JSON (one object per line). */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <sys/socket.h>
+
+#include "torsieve/output.h"
+
+void ts_format_addr(const struct ts_decoded *d, const uint8_t *addr, char *buf, size_t len)
+{
+	int family = d->l3 == TS_L3_IPV6 ? AF_INET6 : AF_INET;
+	if (!inet_ntop(family, addr, buf, (socklen_t)len) && len)
+		buf[0] = '\0';
+}
+
+static bool has_addresses(const struct ts_decoded *d)
+{
+	return d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6;
+}
+
+/* The protocol by name where torsieve has one, else NULL (print the number). */
+static const char *proto_name(uint8_t ip_proto)
+{
+	switch (ip_proto) {
+	case TS_IPPROTO_TCP:
+		return "tcp";
+	case TS_IPPROTO_UDP:
+		return "udp";
+	case TS_IPPROTO_ICMP:
+		return "icmp";
+	case TS_IPPROTO_ICMPV6:
+		return "icmp6";
+	default:
+		return NULL;
+	}
+}
+
+static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d)
+{
+	fprintf(out, "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
+	             ",\"caplen\":%" PRIu32,
+	        pkt->index, pkt->ts_sec, pkt->ts_usec, pkt->len, pkt->caplen);
+	if (has_addresses(d)) {
+		char src[64], dst[64];
+		ts_format_addr(d, d->src_addr, src, sizeof(src));
+		ts_format_addr(d, d->dst_addr, dst, sizeof(dst));
+		fprintf(out, ",\"l3\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\"", ts_l3_name(d->l3), src,
+		        dst);
+		const char *name = proto_name(d->ip_proto);
+		if (name)
+			fprintf(out, ",\"proto\":\"%s\"", name);
+		else
+			fprintf(out, ",\"proto\":%u", d->ip_proto);
+	} else {
+		fputs(",\"l3\":null,\"src\":null,\"dst\":null,\"proto\":null", out);
+	}
+	if (d->has_ports)
+		fprintf(out, ",\"sport\":%u,\"dport\":%u", d->sport, d->dport);
+	if (d->is_fragment)
+		fprintf(out, ",\"frag\":{\"offset\":%" PRIu32 ",\"more\":%s}", d->frag_offset,
+		        d->frag_more ? "true" : "false");
+	fputs(",\"vlan\":[", out);
+	for (unsigned i = 0; i < d->vlan_count; i++)
+		fprintf(out, "%s%u", i ? "," : "", d->vlan_ids[i]);
+	fputc(']', out);
+	if (d->ipv6_ext_count) {
+		fputs(",\"ipv6_ext\":[", out);
+		for (unsigned i = 0; i < d->ipv6_ext_count; i++)
+			fprintf(out, "%s%u", i ? "," : "", d->ipv6_ext[i]);
+		fputc(']', out);
+	}
+	if (d->l4 == TS_L4_TCP && d->has_l4_header) {
+		char flags[9];
+		ts_tcp_flags_str(d->tcp_flags, flags);
+		fprintf(out, ",\"tcp_flags\":\"%s\"", flags);
+	}
+	if ((d->l4 == TS_L4_ICMP || d->l4 == TS_L4_ICMP6) && d->has_l4_header)
+		fprintf(out, ",\"icmp_type\":%u,\"icmp_code\":%u", d->icmp_type, d->icmp_code);
+	if (d->anomaly != TS_ANOM_NONE)
+		fprintf(out, ",\"anomaly\":\"%s\"", ts_anomaly_name(d->anomaly));
+	fputs("}\n", out);
+}
+
+static void human_endpoint(FILE *out, const struct ts_decoded *d, const uint8_t *addr,
+                           uint16_t port)
+{
+	char buf[64];
+	ts_format_addr(d, addr, buf, sizeof(buf));
+	if (!d->has_ports)
+		fputs(buf, out);
+	else if (d->l3 == TS_L3_IPV6)
+		fprintf(out, "[%s]:%u", buf, port);
+	else
+		fprintf(out, "%s:%u", buf, port);
+}
+
+static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d)
+{
+	fprintf(out, "%" PRIu64 " %" PRId64 ".%06" PRIu32 " ", pkt->index, pkt->ts_sec,
+	        pkt->ts_usec);
+	if (has_addresses(d)) {
+		fprintf(out, "%s ", ts_l3_name(d->l3));
+		human_endpoint(out, d, d->src_addr, d->sport);
+		fputs(" > ", out);
+		human_endpoint(out, d, d->dst_addr, d->dport);
+		const char *name = proto_name(d->ip_proto);
+		if (name)
+			fprintf(out, " %s", name);
+		else
+			fprintf(out, " proto-%u", d->ip_proto);
+	} else {
+		fprintf(out, "%s ethertype 0x%04x", ts_l3_name(d->l3), d->ethertype);
+	}
+	if (d->l4 == TS_L4_TCP && d->has_l4_header) {
+		char flags[9];
+		ts_tcp_flags_str(d->tcp_flags, flags);
+		fprintf(out, " [%s]", flags);
+	}
+	if ((d->l4 == TS_L4_ICMP || d->l4 == TS_L4_ICMP6) && d->has_l4_header)
+		fprintf(out, " type %u code %u", d->icmp_type, d->icmp_code);
+	if (d->is_fragment)
+		fprintf(out, " frag %" PRIu32 "%s", d->frag_offset, d->frag_more ? "+" : "");
+	for (unsigned i = 0; i < d->vlan_count; i++)
+		fprintf(out, "%s%u", i ? "," : " vlan ", d->vlan_ids[i]);
+	fprintf(out, " len %" PRIu32, pkt->len);
+	if (pkt->caplen < pkt->len)
+		fprintf(out, " (captured %" PRIu32 ")", pkt->caplen);
+	if (d->anomaly != TS_ANOM_NONE)
+		fprintf(out, " ANOMALY %s", ts_anomaly_name(d->anomaly));
+	fputc('\n', out);
+}
+
+static void packet_log_on_packet(void *ctx, const struct ts_packet_event *ev)
+{
+	const struct ts_output_opts *o = ctx;
+	if (o->json)
+		json_packet(o->out, ev->pkt, ev->dec);
+	else
+		human_packet(o->out, ev->pkt, ev->dec);
+}
+
+void ts_packet_log_plugin(struct ts_plugin *p, struct ts_output_opts *opts)
+{
+	*p = (struct ts_plugin){
+	        .name = "packet-log",
+	        .ctx = opts,
+	        .on_packet = packet_log_on_packet,
+	};
+}
