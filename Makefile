@@ -58,6 +58,8 @@ DEPS_PKGS := make gcc clang libclang-rt-14-dev libc6-dev pkg-config libpcap-dev 
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
 .PHONY: all deps test demo fuzz fuzzers bench clean units unit-core
+# Keep the objects that chained rules build on the way (fuzz harness objects).
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: torsieve

@@ -32,14 +32,17 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 			a->json = true;
 		} else if (!options_done && strcmp(arg, "--packets") == 0) {
 			a->packets = true;
-		} else if (!options_done && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
+		} else if (!options_done &&
+		           (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
 			fputs(replay_usage, stdout);
 			return 1;
 		} else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-			fprintf(stderr, "torsieve replay: unknown option '%s'\n%s", arg, replay_usage);
+			fprintf(stderr, "torsieve replay: unknown option '%s'\n%s", arg,
+			        replay_usage);
 			return -1;
 		} else if (a->file) {
-			fprintf(stderr, "torsieve replay: one capture file at a time ('%s' and '%s')\n",
+			fprintf(stderr,
+			        "torsieve replay: one capture file at a time ('%s' and '%s')\n",
 			        a->file, arg);
 			return -1;
 		} else {

@@ -92,8 +92,8 @@ enum ts_anomaly ts_decode_ipv4(const struct ts_frame *f, uint32_t off, struct ts
 
 static bool ipv6_is_extension(uint8_t nh)
 {
-	return nh == TS_IPPROTO_HOPOPTS || nh == TS_IPPROTO_ROUTING ||
-	       nh == TS_IPPROTO_FRAGMENT || nh == TS_IPPROTO_DSTOPTS || nh == TS_IPPROTO_AH;
+	return nh == TS_IPPROTO_HOPOPTS || nh == TS_IPPROTO_ROUTING || nh == TS_IPPROTO_FRAGMENT ||
+	       nh == TS_IPPROTO_DSTOPTS || nh == TS_IPPROTO_AH;
 }
 
 /* Length of the extension header whose first two bytes are at p. */

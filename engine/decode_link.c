@@ -86,11 +86,12 @@ static enum ts_anomaly decode_sll2(const struct ts_frame *f, struct ts_decoded *
 	return decode_ethertype(f, SLL2_HLEN, ts_be16(f->data), d);
 }
 
-/* The address families that mean IPv6 on Linux, FreeBSD, OpenBSD/NetBSD and
- * Darwin; a capture file keeps the writer's value. */
+/* The values that mean IPv6 in DLT_NULL/DLT_LOOP, as the link-type registry
+ * lists them: NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30. Linux's AF_INET6 (10)
+ * is not one of them (tcpdump calls it unknown), so it stays "other". */
 static bool is_inet6_family(uint32_t family)
 {
-	return family == 10 || family == 24 || family == 28 || family == 30;
+	return family == 24 || family == 28 || family == 30;
 }
 
 static enum ts_anomaly decode_loopback(const struct ts_frame *f, bool network_order,
@@ -162,9 +163,9 @@ enum ts_anomaly ts_decode(enum ts_link link, const uint8_t *data, uint32_t caple
 	memset(out, 0, sizeof(*out));
 	out->link = link;
 	struct ts_frame f = {
-		.data = data,
-		.caplen = data ? caplen : 0,
-		.wirelen = wirelen < caplen ? caplen : wirelen,
+	        .data = data,
+	        .caplen = data ? caplen : 0,
+	        .wirelen = wirelen < caplen ? caplen : wirelen,
 	};
 	if (!data)
 		f.wirelen = 0;

@@ -148,8 +148,7 @@ static enum ts_anomaly decode_tcp(const uint8_t *p, uint32_t seg, uint32_t captu
 		return TS_ANOM_TCP_BAD_DOFF;
 	if (hlen > captured)
 		return TS_ANOM_TCP_TRUNCATED;
-	enum ts_anomaly a =
-	        tcp_parse_options(p + TCP_MIN_HLEN, hlen - TCP_MIN_HLEN, &d->tcp_opts);
+	enum ts_anomaly a = tcp_parse_options(p + TCP_MIN_HLEN, hlen - TCP_MIN_HLEN, &d->tcp_opts);
 	if (a != TS_ANOM_NONE)
 		return a;
 	if (!tcp_flags_valid(d->tcp_flags))

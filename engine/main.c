@@ -5,15 +5,14 @@
 #include "torsieve/commands.h"
 #include "torsieve/version.h"
 
-static const char usage[] =
-        "usage: torsieve COMMAND [ARGS]\n"
-        "\n"
-        "commands:\n"
-        "  replay FILE   decode a capture and report what it holds\n"
-        "  version       print the version\n"
-        "  help          this text\n"
-        "\n"
-        "'torsieve COMMAND --help' describes a command.\n";
+static const char usage[] = "usage: torsieve COMMAND [ARGS]\n"
+                            "\n"
+                            "commands:\n"
+                            "  replay FILE   decode a capture and report what it holds\n"
+                            "  version       print the version\n"
+                            "  help          this text\n"
+                            "\n"
+                            "'torsieve COMMAND --help' describes a command.\n";
 
 int main(int argc, char **argv)
 {

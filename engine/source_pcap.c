@@ -85,8 +85,7 @@ static const struct ts_source_ops pcap_source_ops = {
         .close = pcap_source_close,
 };
 
-static struct ts_source *pcap_source_wrap(pcap_t *pcap, const char *name, char *err,
-                                          size_t errlen)
+static struct ts_source *pcap_source_wrap(pcap_t *pcap, const char *name, char *err, size_t errlen)
 {
 	struct pcap_source *ps = calloc(1, sizeof(*ps));
 	if (!ps) {
@@ -127,8 +126,7 @@ struct ts_source *ts_source_open_pcap(const char *path, char *err, size_t errlen
 	return pcap_source_wrap(pcap, path, err, errlen);
 }
 
-struct ts_source *ts_source_open_pcap_stream(FILE *fp, const char *name, char *err,
-                                             size_t errlen)
+struct ts_source *ts_source_open_pcap_stream(FILE *fp, const char *name, char *err, size_t errlen)
 {
 	char pcap_err[PCAP_ERRBUF_SIZE] = "";
 	pcap_t *pcap = pcap_fopen_offline(fp, pcap_err);

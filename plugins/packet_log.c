@@ -36,8 +36,9 @@ static const char *proto_name(uint8_t ip_proto)
 
 static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d)
 {
-	fprintf(out, "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
-	             ",\"caplen\":%" PRIu32,
+	fprintf(out,
+	        "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
+	        ",\"caplen\":%" PRIu32,
 	        pkt->index, pkt->ts_sec, pkt->ts_usec, pkt->len, pkt->caplen);
 	if (has_addresses(d)) {
 		char src[64], dst[64];

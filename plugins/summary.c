@@ -49,8 +49,8 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 	fprintf(out, "file        %s\n", run->source_name);
 	fprintf(out, "link type   %s (%s, DLT %d)\n", run->link_label, ts_link_name(run->link),
 	        run->linktype);
-	fprintf(out, "packets     %" PRIu64 " (%" PRIu64 " bytes on the wire, %" PRIu64
-	             " captured)\n",
+	fprintf(out,
+	        "packets     %" PRIu64 " (%" PRIu64 " bytes on the wire, %" PRIu64 " captured)\n",
 	        s->packets, s->bytes, s->captured_bytes);
 	if (s->snapped)
 		fprintf(out, "snapped     %" PRIu64 " captured shorter than sent\n", s->snapped);

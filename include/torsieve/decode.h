@@ -39,51 +39,51 @@ enum ts_link {
  * in counters and JSON output; add new reasons at the end of a group, never
  * rename one.
  */
-#define TS_ANOMALY_LIST(X)                                                                         \
-	X(NONE, "none")                                                                            \
-	X(LINKTYPE_UNSUPPORTED, "linktype_unsupported")                                            \
-	X(ETH_TRUNCATED, "eth_truncated")                                                          \
-	X(VLAN_TRUNCATED, "vlan_truncated")                                                        \
-	X(VLAN_TOO_DEEP, "vlan_too_deep")                                                          \
-	X(SLL_TRUNCATED, "sll_truncated")                                                          \
-	X(SLL2_TRUNCATED, "sll2_truncated")                                                        \
-	X(NULL_TRUNCATED, "null_truncated")                                                        \
-	X(RAW_BAD_VERSION, "raw_bad_version")                                                      \
-	X(IPV4_TRUNCATED, "ipv4_truncated")                                                        \
-	X(IPV4_BAD_VERSION, "ipv4_bad_version")                                                    \
-	X(IPV4_BAD_HLEN, "ipv4_bad_hlen")                                                          \
-	X(IPV4_BAD_TOTLEN, "ipv4_bad_totlen")                                                      \
-	X(IPV4_BAD_OPTION, "ipv4_bad_option")                                                      \
-	X(IPV4_FRAG_BAD_LENGTH, "ipv4_frag_bad_length")                                            \
-	X(IPV4_FRAG_TINY, "ipv4_frag_tiny")                                                        \
-	X(IPV6_TRUNCATED, "ipv6_truncated")                                                        \
-	X(IPV6_BAD_VERSION, "ipv6_bad_version")                                                    \
-	X(IPV6_BAD_PLEN, "ipv6_bad_plen")                                                          \
-	X(IPV6_JUMBOGRAM, "ipv6_jumbogram")                                                        \
-	X(IPV6_EXT_TRUNCATED, "ipv6_ext_truncated")                                                \
-	X(IPV6_EXT_CHAIN_TOO_LONG, "ipv6_ext_chain_too_long")                                      \
-	X(IPV6_HBH_NOT_FIRST, "ipv6_hbh_not_first")                                                \
-	X(IPV6_ROUTING_TYPE0, "ipv6_routing_type0")                                                \
-	X(IPV6_FRAG_DUPLICATE, "ipv6_frag_duplicate")                                              \
-	X(IPV6_FRAG_BAD_LENGTH, "ipv6_frag_bad_length")                                            \
-	X(IPV6_FRAG_TINY, "ipv6_frag_tiny")                                                        \
-	X(TCP_TRUNCATED, "tcp_truncated")                                                          \
-	X(TCP_BAD_DOFF, "tcp_bad_doff")                                                            \
-	X(TCP_BAD_OPTION, "tcp_bad_option")                                                        \
-	X(TCP_BAD_OPTION_LEN, "tcp_bad_option_len")                                                \
-	X(TCP_BAD_FLAGS, "tcp_bad_flags")                                                          \
-	X(UDP_TRUNCATED, "udp_truncated")                                                          \
-	X(UDP_BAD_LEN, "udp_bad_len")                                                              \
-	X(PORT_ZERO, "port_zero")                                                                  \
-	X(ICMP_TRUNCATED, "icmp_truncated")                                                        \
-	X(ICMP6_TRUNCATED, "icmp6_truncated")                                                      \
+#define TS_ANOMALY_LIST(X)                                    \
+	X(NONE, "none")                                       \
+	X(LINKTYPE_UNSUPPORTED, "linktype_unsupported")       \
+	X(ETH_TRUNCATED, "eth_truncated")                     \
+	X(VLAN_TRUNCATED, "vlan_truncated")                   \
+	X(VLAN_TOO_DEEP, "vlan_too_deep")                     \
+	X(SLL_TRUNCATED, "sll_truncated")                     \
+	X(SLL2_TRUNCATED, "sll2_truncated")                   \
+	X(NULL_TRUNCATED, "null_truncated")                   \
+	X(RAW_BAD_VERSION, "raw_bad_version")                 \
+	X(IPV4_TRUNCATED, "ipv4_truncated")                   \
+	X(IPV4_BAD_VERSION, "ipv4_bad_version")               \
+	X(IPV4_BAD_HLEN, "ipv4_bad_hlen")                     \
+	X(IPV4_BAD_TOTLEN, "ipv4_bad_totlen")                 \
+	X(IPV4_BAD_OPTION, "ipv4_bad_option")                 \
+	X(IPV4_FRAG_BAD_LENGTH, "ipv4_frag_bad_length")       \
+	X(IPV4_FRAG_TINY, "ipv4_frag_tiny")                   \
+	X(IPV6_TRUNCATED, "ipv6_truncated")                   \
+	X(IPV6_BAD_VERSION, "ipv6_bad_version")               \
+	X(IPV6_BAD_PLEN, "ipv6_bad_plen")                     \
+	X(IPV6_JUMBOGRAM, "ipv6_jumbogram")                   \
+	X(IPV6_EXT_TRUNCATED, "ipv6_ext_truncated")           \
+	X(IPV6_EXT_CHAIN_TOO_LONG, "ipv6_ext_chain_too_long") \
+	X(IPV6_HBH_NOT_FIRST, "ipv6_hbh_not_first")           \
+	X(IPV6_ROUTING_TYPE0, "ipv6_routing_type0")           \
+	X(IPV6_FRAG_DUPLICATE, "ipv6_frag_duplicate")         \
+	X(IPV6_FRAG_BAD_LENGTH, "ipv6_frag_bad_length")       \
+	X(IPV6_FRAG_TINY, "ipv6_frag_tiny")                   \
+	X(TCP_TRUNCATED, "tcp_truncated")                     \
+	X(TCP_BAD_DOFF, "tcp_bad_doff")                       \
+	X(TCP_BAD_OPTION, "tcp_bad_option")                   \
+	X(TCP_BAD_OPTION_LEN, "tcp_bad_option_len")           \
+	X(TCP_BAD_FLAGS, "tcp_bad_flags")                     \
+	X(UDP_TRUNCATED, "udp_truncated")                     \
+	X(UDP_BAD_LEN, "udp_bad_len")                         \
+	X(PORT_ZERO, "port_zero")                             \
+	X(ICMP_TRUNCATED, "icmp_truncated")                   \
+	X(ICMP6_TRUNCATED, "icmp6_truncated")                 \
 	X(ICMP_WRONG_FAMILY, "icmp_wrong_family")
 
 enum ts_anomaly {
 #define TS_ANOMALY_ENUM(id, name) TS_ANOM_##id,
 	TS_ANOMALY_LIST(TS_ANOMALY_ENUM)
 #undef TS_ANOMALY_ENUM
-		TS_ANOM_COUNT
+	TS_ANOM_COUNT
 };
 
 enum ts_l3 {
@@ -129,9 +129,9 @@ enum {
 	TS_TCP_CWR = 0x80,
 };
 
-#define TS_VLAN_MAX        4 /* tags beyond this are vlan_too_deep */
-#define TS_IPV6_EXT_MAX    8 /* extension headers beyond this are ipv6_ext_chain_too_long */
-#define TS_TCP_SACK_MAX    4 /* SACK blocks that fit in 40 option bytes */
+#define TS_VLAN_MAX     4 /* tags beyond this are vlan_too_deep */
+#define TS_IPV6_EXT_MAX 8 /* extension headers beyond this are ipv6_ext_chain_too_long */
+#define TS_TCP_SACK_MAX 4 /* SACK blocks that fit in 40 option bytes */
 
 struct ts_tcp_opts {
 	uint16_t mss;
@@ -159,7 +159,7 @@ struct ts_decoded {
 
 	/* network layer */
 	uint32_t l3_offset;
-	uint32_t l3_len; /* the datagram's length per its header, validated */
+	uint32_t l3_len;                    /* the datagram's length per its header, validated */
 	uint8_t src_addr[16], dst_addr[16]; /* IPv4 uses the first 4 bytes */
 	uint8_t ttl;
 	uint8_t ip_proto; /* upper-layer protocol after IPv6 extension headers */

@@ -66,7 +66,6 @@ struct ts_source *ts_source_open_pcap(const char *path, char *err, size_t errlen
 
 /* The same over an open stream (the fuzz harness reads from memory); the
  * source takes ownership of fp, also on failure. */
-struct ts_source *ts_source_open_pcap_stream(FILE *fp, const char *name, char *err,
-                                             size_t errlen);
+struct ts_source *ts_source_open_pcap_stream(FILE *fp, const char *name, char *err, size_t errlen);
 
 #endif

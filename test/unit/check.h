@@ -14,32 +14,32 @@ static int check_total_failed;
 static int check_total_passed;
 static const char *check_current;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("FAIL %s: %s:%d: %s\n", check_current, __FILE__, __LINE__, #cond);  \
-			check_test_failed = 1;                                                     \
-		}                                                                                  \
+#define CHECK(cond)                                                                               \
+	do {                                                                                      \
+		if (!(cond)) {                                                                    \
+			printf("FAIL %s: %s:%d: %s\n", check_current, __FILE__, __LINE__, #cond); \
+			check_test_failed = 1;                                                    \
+		}                                                                                 \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                         \
-	do {                                                                                       \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                    \
-		if (check_a_ != check_b_) {                                                        \
-			printf("FAIL %s: %s:%d: %s == %s (%lld != %lld)\n", check_current,         \
-			       __FILE__, __LINE__, #a, #b, check_a_, check_b_);                    \
-			check_test_failed = 1;                                                     \
-		}                                                                                  \
+#define CHECK_EQ_INT(a, b)                                                                 \
+	do {                                                                               \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);            \
+		if (check_a_ != check_b_) {                                                \
+			printf("FAIL %s: %s:%d: %s == %s (%lld != %lld)\n", check_current, \
+			       __FILE__, __LINE__, #a, #b, check_a_, check_b_);            \
+			check_test_failed = 1;                                             \
+		}                                                                          \
 	} while (0)
 
-#define CHECK_EQ_STR(a, b)                                                                         \
-	do {                                                                                       \
-		const char *check_a_ = (a), *check_b_ = (b);                                       \
-		if (strcmp(check_a_, check_b_) != 0) {                                             \
-			printf("FAIL %s: %s:%d: %s == %s (\"%s\" != \"%s\")\n", check_current,     \
-			       __FILE__, __LINE__, #a, #b, check_a_, check_b_);                    \
-			check_test_failed = 1;                                                     \
-		}                                                                                  \
+#define CHECK_EQ_STR(a, b)                                                                     \
+	do {                                                                                   \
+		const char *check_a_ = (a), *check_b_ = (b);                                   \
+		if (strcmp(check_a_, check_b_) != 0) {                                         \
+			printf("FAIL %s: %s:%d: %s == %s (\"%s\" != \"%s\")\n", check_current, \
+			       __FILE__, __LINE__, #a, #b, check_a_, check_b_);                \
+			check_test_failed = 1;                                                 \
+		}                                                                              \
 	} while (0)
 
 static inline void check_run(const char *name, void (*fn)(void))

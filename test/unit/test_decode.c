@@ -224,13 +224,13 @@ static enum ts_anomaly decode_pkt(enum ts_link link, const struct pkt *p)
 	return decode_at(link, p->b, p->len, p->len);
 }
 
-#define EXPECT_REASON(link, bytes, caplen, wirelen, want)                                           \
-	do {                                                                                       \
-		enum ts_anomaly got_ = decode_at((link), (bytes), (caplen), (wirelen));            \
-		CHECK_EQ_STR(ts_anomaly_name(got_), ts_anomaly_name(want));                        \
-		CHECK(D.anomaly == got_);                                                          \
-		if (got_ == (want))                                                                \
-			reason_hit[want] = true;                                                   \
+#define EXPECT_REASON(link, bytes, caplen, wirelen, want)                               \
+	do {                                                                            \
+		enum ts_anomaly got_ = decode_at((link), (bytes), (caplen), (wirelen)); \
+		CHECK_EQ_STR(ts_anomaly_name(got_), ts_anomaly_name(want));             \
+		CHECK(D.anomaly == got_);                                               \
+		if (got_ == (want))                                                     \
+			reason_hit[want] = true;                                        \
 	} while (0)
 
 #define EXPECT_PKT(p, want) EXPECT_REASON(TS_LINK_ETHERNET, (p).b, (p).len, (p).len, want)
@@ -296,9 +296,9 @@ static void test_cooked_and_loopback(void)
 	uint32_t iplen = base.len - 14;
 
 	struct pkt sll = {.len = 0};
-	put16(&sll, 0);     /* packet type: to us */
-	put16(&sll, 1);     /* ARPHRD_ETHER */
-	put16(&sll, 6);     /* address length */
+	put16(&sll, 0); /* packet type: to us */
+	put16(&sll, 1); /* ARPHRD_ETHER */
+	put16(&sll, 6); /* address length */
 	put(&sll, mac_client, 6);
 	zeros(&sll, 2);
 	put16(&sll, 0x0800);
@@ -403,9 +403,9 @@ static void test_ipv4_reasons(void)
 	EXPECT_REASON(TS_LINK_ETHERNET, opt.b, 14 + 22, opt.len, TS_ANOM_IPV4_TRUNCATED);
 
 	static const uint8_t bad_opts[][8] = {
-	        {0x94, 1, 0, 0, 0, 0, 0, 0},    /* length below 2 */
-	        {1, 1, 0x07, 9, 0, 0, 0, 0},    /* runs past the header */
-	        {1, 1, 1, 1, 1, 1, 1, 0x83},    /* no room for a length byte */
+	        {0x94, 1, 0, 0, 0, 0, 0, 0}, /* length below 2 */
+	        {1, 1, 0x07, 9, 0, 0, 0, 0}, /* runs past the header */
+	        {1, 1, 1, 1, 1, 1, 1, 0x83}, /* no room for a length byte */
 	};
 	for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++) {
 		struct pkt o = {.len = 0};
@@ -722,12 +722,12 @@ static void test_ipv6_fragments(void)
 static void test_tcp_options(void)
 {
 	static const uint8_t opts[] = {
-	        2,  4,  0x05, 0xb4,                         /* MSS 1460 */
-	        1,  3,  3,    7,                            /* NOP, window scale 7 */
-	        4,  2,                                      /* SACK permitted */
-	        8,  10, 0,    0,    0, 1, 0, 0, 0, 2,       /* timestamps 1, 2 */
-	        1,  1,  5,    18,   0, 0, 0, 1, 0, 0, 0, 2, /* NOP NOP SACK x2 */
-	        0,  0,  0,    0,    0, 0, 0, 0,             /* EOL and padding */
+	        2, 4,  0x05, 0xb4,                         /* MSS 1460 */
+	        1, 3,  3,    7,                            /* NOP, window scale 7 */
+	        4, 2,                                      /* SACK permitted */
+	        8, 10, 0,    0,    0, 1, 0, 0, 0, 2,       /* timestamps 1, 2 */
+	        1, 1,  5,    18,   0, 0, 0, 1, 0, 0, 0, 2, /* NOP NOP SACK x2 */
+	        0, 0,  0,    0,    0, 0, 0, 0,             /* EOL and padding */
 	};
 	struct pkt p = eth_ip4_tcp(TS_TCP_SYN | TS_TCP_ACK, opts, sizeof(opts));
 	CHECK_EQ_INT(sizeof(opts) % 4, 0);
@@ -743,21 +743,21 @@ static void test_tcp_options(void)
 	CHECK_EQ_INT(D.payload_len, 0);
 
 	static const uint8_t bad_option[][4] = {
-	        {1, 1, 0x1e, 1},  /* length below 2 */
-	        {1, 0x1e, 6, 0},  /* runs past the options */
-	        {1, 1, 1, 0x1e},  /* no room for a length byte */
+	        {1, 1, 0x1e, 1}, /* length below 2 */
+	        {1, 0x1e, 6, 0}, /* runs past the options */
+	        {1, 1, 1, 0x1e}, /* no room for a length byte */
 	};
 	for (size_t i = 0; i < sizeof(bad_option) / sizeof(bad_option[0]); i++) {
 		struct pkt b = eth_ip4_tcp(TS_TCP_SYN, bad_option[i], 4);
 		EXPECT_PKT(b, TS_ANOM_TCP_BAD_OPTION);
 	}
 	static const uint8_t bad_size[][12] = {
-	        {2, 3, 5, 1},                           /* MSS of 3 */
-	        {3, 4, 7, 0},                           /* window scale of 4 */
-	        {4, 3, 0, 0},                           /* SACK-permitted of 3 */
-	        {8, 8, 0, 0, 0, 1, 0, 0},               /* timestamps of 8 */
-	        {5, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0},  /* SACK of 12 */
-	        {5, 2, 0, 0},                           /* SACK with no block */
+	        {2, 3, 5, 1},                          /* MSS of 3 */
+	        {3, 4, 7, 0},                          /* window scale of 4 */
+	        {4, 3, 0, 0},                          /* SACK-permitted of 3 */
+	        {8, 8, 0, 0, 0, 1, 0, 0},              /* timestamps of 8 */
+	        {5, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0}, /* SACK of 12 */
+	        {5, 2, 0, 0},                          /* SACK with no block */
 	};
 	for (size_t i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
 		struct pkt b = eth_ip4_tcp(TS_TCP_SYN, bad_size[i], 12);
