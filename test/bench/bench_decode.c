@@ -87,7 +87,8 @@ int main(int argc, char **argv)
 		for (int r = 0; r < rounds; r++)
 			for (size_t i = 0; i < n; i++) {
 				struct ts_decoded dec;
-				ts_decode(link, frames[i].data, frames[i].caplen, frames[i].len, &dec);
+				ts_decode(link, frames[i].data, frames[i].caplen, frames[i].len,
+				          &dec);
 				sink_ts += dec.dport + dec.anomaly;
 			}
 		double t1 = now_ns();
