@@ -54,7 +54,7 @@ FUZZ_CC     ?= clang
 FUZZ_O      := build/fuzz
 FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
 
-DEPS_PKGS := make gcc clang libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
+DEPS_PKGS := make gcc clang clang-format libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
 .PHONY: all deps test demo fuzz fuzzers bench clean units unit-core
