@@ -20,13 +20,14 @@ enum ts_anomaly ts_decode_ipv4(const struct ts_frame *f, uint32_t off, struct ts
 enum ts_anomaly ts_decode_ipv6(const struct ts_frame *f, uint32_t off, struct ts_decoded *d);
 
 /*
- * Decode the transport header at d->l4_offset, whose segment is d->l4_len
- * bytes on the wire. first_frag_only says the datagram is the first fragment
- * of a larger one, so lengths that describe the whole datagram (UDP's) can
- * exceed this fragment.
+ * Decode the transport header at off, whose segment is seg bytes on the wire
+ * (the caller has stored both in d too; they are passed so they are not read
+ * back from memory just written). first_frag_only says the datagram is the
+ * first fragment of a larger one, so lengths that describe the whole
+ * datagram (UDP's) can exceed this fragment.
  */
-enum ts_anomaly ts_decode_transport(const struct ts_frame *f, struct ts_decoded *d,
-                                    bool first_frag_only);
+enum ts_anomaly ts_decode_transport(const struct ts_frame *f, struct ts_decoded *d, uint32_t off,
+                                    uint32_t seg, bool first_frag_only);
 
 /* The fixed header size of an upper-layer protocol, for the tiny-fragment
  * rules; 0 for protocols without one. */

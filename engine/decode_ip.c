@@ -52,6 +52,8 @@ enum ts_anomaly ts_decode_ipv4(const struct ts_frame *f, uint32_t off, struct ts
 	d->l4 = ts_l4_from_proto(d->ip_proto);
 	memcpy(d->src_addr, p + 12, 4);
 	memcpy(d->dst_addr, p + 16, 4);
+	memset(d->src_addr + 4, 0, 12);
+	memset(d->dst_addr + 4, 0, 12);
 
 	uint32_t hlen = (uint32_t)(p[0] & 0x0f) * 4;
 	if (hlen < IPV4_MIN_HLEN)
@@ -87,7 +89,7 @@ enum ts_anomaly ts_decode_ipv4(const struct ts_frame *f, uint32_t off, struct ts
 		if (payload < ts_transport_min_header(d->ip_proto))
 			return TS_ANOM_IPV4_FRAG_TINY;
 	}
-	return ts_decode_transport(f, d, more);
+	return ts_decode_transport(f, d, off + hlen, payload, more);
 }
 
 static bool ipv6_is_extension(uint8_t nh)
@@ -214,5 +216,5 @@ enum ts_anomaly ts_decode_ipv6(const struct ts_frame *f, uint32_t off, struct ts
 		return TS_ANOM_NONE;
 	if (w.first_fragment && d->l4_len < ts_transport_min_header(w.nh))
 		return TS_ANOM_IPV6_FRAG_TINY;
-	return ts_decode_transport(f, d, w.first_fragment);
+	return ts_decode_transport(f, d, w.cur, w.end - w.cur, w.first_fragment);
 }

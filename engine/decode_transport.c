@@ -129,7 +129,7 @@ static bool tcp_flags_valid(uint8_t flags)
 	return true;
 }
 
-static enum ts_anomaly decode_tcp(const uint8_t *p, uint32_t seg, uint32_t captured,
+static enum ts_anomaly decode_tcp(const uint8_t *p, uint32_t off, uint32_t seg, uint32_t captured,
                                   struct ts_decoded *d)
 {
 	if (seg < TCP_MIN_HLEN || captured < TCP_MIN_HLEN)
@@ -140,6 +140,7 @@ static enum ts_anomaly decode_tcp(const uint8_t *p, uint32_t seg, uint32_t captu
 	d->tcp_ack = ts_be32(p + 8);
 	d->tcp_flags = p[13];
 	d->tcp_window = ts_be16(p + 14);
+	d->tcp_opts = (struct ts_tcp_opts){0};
 	d->has_ports = true;
 	d->has_l4_header = true;
 
@@ -155,12 +156,12 @@ static enum ts_anomaly decode_tcp(const uint8_t *p, uint32_t seg, uint32_t captu
 		return TS_ANOM_TCP_BAD_FLAGS;
 	if (d->sport == 0 || d->dport == 0)
 		return TS_ANOM_PORT_ZERO;
-	d->payload_offset = d->l4_offset + hlen;
+	d->payload_offset = off + hlen;
 	d->payload_len = seg - hlen;
 	return TS_ANOM_NONE;
 }
 
-static enum ts_anomaly decode_udp(const uint8_t *p, uint32_t seg, uint32_t captured,
+static enum ts_anomaly decode_udp(const uint8_t *p, uint32_t off, uint32_t seg, uint32_t captured,
                                   bool first_frag_only, struct ts_decoded *d)
 {
 	if (seg < UDP_HLEN || captured < UDP_HLEN)
@@ -175,12 +176,12 @@ static enum ts_anomaly decode_udp(const uint8_t *p, uint32_t seg, uint32_t captu
 		return TS_ANOM_UDP_BAD_LEN;
 	if (d->dport == 0)
 		return TS_ANOM_PORT_ZERO;
-	d->payload_offset = d->l4_offset + UDP_HLEN;
+	d->payload_offset = off + UDP_HLEN;
 	d->payload_len = (first_frag_only ? seg : ulen) - UDP_HLEN;
 	return TS_ANOM_NONE;
 }
 
-static enum ts_anomaly decode_icmp(const uint8_t *p, uint32_t seg, uint32_t captured,
+static enum ts_anomaly decode_icmp(const uint8_t *p, uint32_t off, uint32_t seg, uint32_t captured,
                                    enum ts_l3 family, struct ts_decoded *d)
 {
 	bool v6 = d->l4 == TS_L4_ICMP6;
@@ -191,16 +192,14 @@ static enum ts_anomaly decode_icmp(const uint8_t *p, uint32_t seg, uint32_t capt
 	d->icmp_type = p[0];
 	d->icmp_code = p[1];
 	d->has_l4_header = true;
-	d->payload_offset = d->l4_offset + ICMP_MIN_HLEN;
+	d->payload_offset = off + ICMP_MIN_HLEN;
 	d->payload_len = seg - ICMP_MIN_HLEN;
 	return TS_ANOM_NONE;
 }
 
-enum ts_anomaly ts_decode_transport(const struct ts_frame *f, struct ts_decoded *d,
-                                    bool first_frag_only)
+enum ts_anomaly ts_decode_transport(const struct ts_frame *f, struct ts_decoded *d, uint32_t off,
+                                    uint32_t seg, bool first_frag_only)
 {
-	uint32_t off = d->l4_offset;
-	uint32_t seg = d->l4_len;
 	/* Bytes past the datagram (Ethernet padding) are not the segment's. */
 	uint32_t cap_end = f->caplen - off < seg ? f->caplen : off + seg;
 	uint32_t captured = cap_end - off;
@@ -208,12 +207,12 @@ enum ts_anomaly ts_decode_transport(const struct ts_frame *f, struct ts_decoded 
 
 	switch (d->l4) {
 	case TS_L4_TCP:
-		return decode_tcp(p, seg, captured, d);
+		return decode_tcp(p, off, seg, captured, d);
 	case TS_L4_UDP:
-		return decode_udp(p, seg, captured, first_frag_only, d);
+		return decode_udp(p, off, seg, captured, first_frag_only, d);
 	case TS_L4_ICMP:
 	case TS_L4_ICMP6:
-		return decode_icmp(p, seg, captured, d->l3, d);
+		return decode_icmp(p, off, seg, captured, d->l3, d);
 	case TS_L4_NONE:
 	case TS_L4_OTHER:
 		break;

@@ -141,51 +141,63 @@ struct ts_tcp_opts {
 	bool has_mss, has_wscale, sack_permitted, has_timestamp;
 };
 
-/* What one packet decoded to. Offsets are from the start of the captured
+/*
+ * What one packet decoded to. Offsets are from the start of the captured
  * bytes; lengths are what the packet's own headers say after validation
- * against the frame (a snaplen-truncated capture may hold fewer bytes). */
+ * against the frame (a snaplen-truncated capture may hold fewer bytes).
+ *
+ * The fields up to TS_DECODED_RESET_END are reset on every decode. The rest
+ * are written only by the layer that owns them and are valid only under the
+ * condition their comment gives; reading them otherwise reads stale bytes.
+ * (Resetting all 160-odd bytes cost a fifth of the decode time.)
+ */
 struct ts_decoded {
 	enum ts_link link;
 	enum ts_anomaly anomaly;
 	enum ts_l3 l3;
 	enum ts_l4 l4;
 
-	/* link layer */
-	bool has_mac;
-	uint8_t src_mac[6], dst_mac[6];
-	uint16_t ethertype; /* of the network layer, after any VLAN tags */
-	uint8_t vlan_count;
-	uint16_t vlan_ids[TS_VLAN_MAX];
-
-	/* network layer */
 	uint32_t l3_offset;
-	uint32_t l3_len;                    /* the datagram's length per its header, validated */
-	uint8_t src_addr[16], dst_addr[16]; /* IPv4 uses the first 4 bytes */
+	uint32_t l3_len; /* the datagram's length per its header, validated */
+	uint32_t l4_offset;
+	uint32_t l4_len;      /* segment length per the network header */
+	uint32_t frag_offset; /* in bytes; fragmentation from IPv4 or the IPv6 fragment header */
+	uint32_t frag_id;
+	uint32_t payload_offset;
+	uint32_t payload_len; /* per the headers; captured bytes may be fewer */
+
+	uint16_t ethertype; /* of the network layer, after any VLAN tags */
+	uint16_t sport, dport;
+	bool has_mac;
+	uint8_t vlan_count;
 	uint8_t ttl;
 	uint8_t ip_proto; /* upper-layer protocol after IPv6 extension headers */
 	uint8_t ipv6_ext_count;
-	uint8_t ipv6_ext[TS_IPV6_EXT_MAX]; /* extension header types, in order */
-
-	/* fragmentation (IPv4 flags/offset or the IPv6 fragment header) */
 	bool is_fragment;
 	bool frag_more;
-	uint32_t frag_offset; /* in bytes */
-	uint32_t frag_id;
-
-	/* transport layer */
-	uint32_t l4_offset;
-	uint32_t l4_len; /* segment length per the network header */
-	uint16_t sport, dport;
 	bool has_ports;     /* sport/dport were read */
 	bool has_l4_header; /* the fixed transport header was read */
+
+	/* ---- TS_DECODED_RESET_END: nothing below is reset ---- */
+
+	/* valid when l4 is TCP and has_l4_header */
 	uint8_t tcp_flags;
-	uint32_t tcp_seq, tcp_ack;
 	uint16_t tcp_window;
+	uint32_t tcp_seq, tcp_ack;
 	struct ts_tcp_opts tcp_opts;
+	/* valid when l4 is ICMP or ICMP6 and has_l4_header */
 	uint8_t icmp_type, icmp_code;
-	uint32_t payload_offset;
-	uint32_t payload_len; /* per the headers; captured bytes may be fewer */
+	/* valid when has_mac */
+	uint8_t src_mac[6], dst_mac[6];
+	/* the first vlan_count are valid */
+	uint16_t vlan_ids[TS_VLAN_MAX];
+	/* the first ipv6_ext_count are valid: extension header types, in order */
+	uint8_t ipv6_ext[TS_IPV6_EXT_MAX];
+	/* valid when l3 is IPv4 or IPv6; IPv4 uses the first 4 bytes, the rest are zero */
+	uint8_t src_addr[16], dst_addr[16];
 };
+
+#define TS_DECODED_RESET_END offsetof(struct ts_decoded, tcp_flags)
 
 /*
  * Decode one frame. caplen bytes are readable at data; wirelen is the
