@@ -39,10 +39,23 @@ endif
 
 # The dependency-free core: it cross-compiles for MIPS with no libraries.
 CORE_SRCS   := engine/decode_link.c engine/decode_ip.c engine/decode_transport.c \
-               engine/decode_names.c engine/stats.c
+               engine/decode_names.c engine/stats.c engine/classify.c engine/policy_match.c
 ENGINE_SRCS := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard plugins/*.c)
 CORE_OBJS   := $(CORE_SRCS:%.c=$(O)/%.o)
-LIB_OBJS    := $(ENGINE_SRCS:%.c=$(O)/%.o)
+# The shipped default policy (etc/torsieve.conf) is built into the binary.
+LIB_OBJS    := $(ENGINE_SRCS:%.c=$(O)/%.o) $(O)/gen/default_policy.o
+
+%/gen/default_policy.c: etc/torsieve.conf
+	@mkdir -p $(dir $@)
+	$(Q){ echo '#include "torsieve/policy.h"'; \
+	  echo 'const char ts_default_policy[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0};'; \
+	  echo 'const size_t ts_default_policy_len = sizeof(ts_default_policy) - 1;'; } >$@
+
+$(O)/gen/default_policy.o: $(O)/gen/default_policy.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: those on the core also run on big-endian MIPS.
 UNIT_CORE   := test_decode
@@ -98,10 +111,12 @@ $(UNIT_FULL:%=$(O)/%): $(O)/%: $(O)/test/unit/%.o $(O)/libtorsieve.a
 # that replay a corpus (any compiler, built in $(O) with the test variant).
 fuzzers: $(FUZZERS:%=$(FUZZ_O)/fuzz_%)
 
-$(FUZZ_O)/fuzz_%: fuzz/fuzz_%.c $(ENGINE_SRCS) $(wildcard include/torsieve/*.h)
+$(FUZZ_O)/fuzz_%: fuzz/fuzz_%.c $(ENGINE_SRCS) $(FUZZ_O)/gen/default_policy.c \
+		$(wildcard include/torsieve/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(TS_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRCS) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(TS_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRCS) \
+		$(FUZZ_O)/gen/default_policy.c $(LDLIBS)
 
 $(O)/replay_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay_main.o $(O)/libtorsieve.a
 	@echo "  LD      $@"

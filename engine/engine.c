@@ -1,4 +1,5 @@
 /* The engine: source -> decode -> counters -> plugins. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "torsieve/engine.h"
@@ -6,6 +7,24 @@
 void ts_engine_init(struct ts_engine *e)
 {
 	memset(e, 0, sizeof(*e));
+}
+
+int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const char *iface)
+{
+	uint64_t *hits = calloc(p->rule_count ? p->rule_count : 1, sizeof(*hits));
+	if (!hits)
+		return -1;
+	free(e->stats.rule_hits);
+	e->stats.rule_hits = hits;
+	e->policy = p;
+	e->iface = iface;
+	return 0;
+}
+
+void ts_engine_release(struct ts_engine *e)
+{
+	free(e->stats.rule_hits);
+	e->stats.rule_hits = NULL;
 }
 
 int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
@@ -22,7 +41,20 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 	ts_decode(pkt->link, pkt->data, pkt->caplen, pkt->len, &dec);
 	ts_stats_count(&e->stats, pkt->caplen, pkt->len, &dec);
 
+	struct ts_judgement judgement;
 	struct ts_packet_event ev = {.pkt = pkt, .dec = &dec};
+	if (e->policy) {
+		struct ts_match_input in = {
+		        .dec = &dec,
+		        .frame = pkt->data,
+		        .caplen = pkt->caplen,
+		        .wirelen = pkt->len,
+		        .iface = e->iface,
+		};
+		ts_policy_judge(e->policy, &in, &judgement);
+		ts_stats_count_verdict(&e->stats, &dec, &judgement);
+		ev.judgement = &judgement;
+	}
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_packet)
 			e->plugins[i]->on_packet(e->plugins[i]->ctx, &ev);
@@ -35,6 +67,8 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 	        .link_label = src->link_label,
 	        .linktype = src->linktype,
 	        .link = src->link,
+	        .policy = e->policy,
+	        .iface = e->iface,
 	};
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_start)

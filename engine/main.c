@@ -8,7 +8,8 @@
 static const char usage[] = "usage: torsieve COMMAND [ARGS]\n"
                             "\n"
                             "commands:\n"
-                            "  replay FILE   decode a capture and report what it holds\n"
+                            "  replay FILE   decode a capture, judge it by the policy, report\n"
+                            "  check         validate a policy and print what it compiled to\n"
                             "  version       print the version\n"
                             "  help          this text\n"
                             "\n"
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "replay") == 0)
 		return ts_cmd_replay(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return ts_cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("torsieve %s\n", TS_VERSION);
 		return TS_EXIT_OK;

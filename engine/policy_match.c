@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "torsieve/classify.h"
 #include "torsieve/policy.h"
 
 static bool bit_is_set(const uint8_t *bitmap, uint8_t value)
@@ -135,4 +136,21 @@ const char *ts_reject_name(enum ts_reject_kind k)
 	        "default",          "tcp-reset",         "net-unreachable", "host-unreachable",
 	        "port-unreachable", "proto-unreachable", "admin-prohibited"};
 	return (unsigned)k < TS_REJECT_COUNT ? names[k] : "unknown";
+}
+
+void ts_policy_judge(const struct ts_policy *p, const struct ts_match_input *in,
+                     struct ts_judgement *out)
+{
+	int32_t r = in->dec->anomaly == TS_ANOM_NONE ? ts_classify(p->classifier, in) : -1;
+	if (r < 0) {
+		*out = (struct ts_judgement){.verdict = TS_VERDICT_DROP, .rule = -1};
+		return;
+	}
+	const struct ts_rule *rule = &p->rules[r];
+	*out = (struct ts_judgement){
+	        .verdict = rule->action,
+	        .reject = rule->reject,
+	        .rule = r,
+	        .line = rule->line,
+	};
 }

@@ -18,6 +18,16 @@ void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,
 	s->anomalies[d->anomaly]++;
 }
 
+void ts_stats_count_verdict(struct ts_stats *s, const struct ts_decoded *d,
+                            const struct ts_judgement *j)
+{
+	s->verdicts[j->verdict]++;
+	if (j->rule >= 0)
+		s->rule_hits[j->rule]++;
+	else if (d->anomaly == TS_ANOM_NONE)
+		s->default_drops++;
+}
+
 uint64_t ts_stats_anomalous(const struct ts_stats *s)
 {
 	return s->packets - s->anomalies[TS_ANOM_NONE];

@@ -34,7 +34,8 @@ static const char *proto_name(uint8_t ip_proto)
 	}
 }
 
-static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d)
+static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
+                        const struct ts_judgement *j)
 {
 	fprintf(out,
 	        "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
@@ -78,6 +79,9 @@ static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_
 		fprintf(out, ",\"icmp_type\":%u,\"icmp_code\":%u", d->icmp_type, d->icmp_code);
 	if (d->anomaly != TS_ANOM_NONE)
 		fprintf(out, ",\"anomaly\":\"%s\"", ts_anomaly_name(d->anomaly));
+	if (j)
+		fprintf(out, ",\"verdict\":\"%s\",\"rule\":%" PRIu32, ts_verdict_name(j->verdict),
+		        j->line);
 	fputs("}\n", out);
 }
 
@@ -94,7 +98,8 @@ static void human_endpoint(FILE *out, const struct ts_decoded *d, const uint8_t 
 		fprintf(out, "%s:%u", buf, port);
 }
 
-static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d)
+static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
+                         const struct ts_judgement *j)
 {
 	fprintf(out, "%" PRIu64 " %" PRId64 ".%06" PRIu32 " ", pkt->index, pkt->ts_sec,
 	        pkt->ts_usec);
@@ -127,6 +132,11 @@ static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts
 		fprintf(out, " (captured %" PRIu32 ")", pkt->caplen);
 	if (d->anomaly != TS_ANOM_NONE)
 		fprintf(out, " ANOMALY %s", ts_anomaly_name(d->anomaly));
+	if (j && j->line)
+		fprintf(out, " -> %s (line %" PRIu32 ")", ts_verdict_name(j->verdict), j->line);
+	else if (j)
+		fprintf(out, " -> %s (%s)", ts_verdict_name(j->verdict),
+		        d->anomaly != TS_ANOM_NONE ? "malformed" : "no rule matched");
 	fputc('\n', out);
 }
 
@@ -134,9 +144,9 @@ static void packet_log_on_packet(void *ctx, const struct ts_packet_event *ev)
 {
 	const struct ts_output_opts *o = ctx;
 	if (o->json)
-		json_packet(o->out, ev->pkt, ev->dec);
+		json_packet(o->out, ev->pkt, ev->dec, ev->judgement);
 	else
-		human_packet(o->out, ev->pkt, ev->dec);
+		human_packet(o->out, ev->pkt, ev->dec, ev->judgement);
 }
 
 void ts_packet_log_plugin(struct ts_plugin *p, struct ts_output_opts *opts)

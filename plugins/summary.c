@@ -41,7 +41,24 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		        s->anomalies[a]);
 		sep = ",";
 	}
-	fputs("}}\n", out);
+	fputc('}', out);
+	if (run->policy) {
+		const struct ts_policy *p = run->policy;
+		fputs(",\"policy\":", out);
+		ts_json_string(out, p->source);
+		fputs(",\"verdicts\":{", out);
+		for (int v = 0; v < TS_VERDICT_COUNT; v++)
+			fprintf(out, "%s\"%s\":%" PRIu64, v ? "," : "",
+			        ts_verdict_name((enum ts_verdict)v), s->verdicts[v]);
+		fprintf(out, "},\"default_drops\":%" PRIu64 ",\"rules\":[", s->default_drops);
+		for (uint32_t i = 0; i < p->rule_count; i++)
+			fprintf(out,
+			        "%s{\"line\":%" PRIu32 ",\"action\":\"%s\",\"hits\":%" PRIu64 "}",
+			        i ? "," : "", p->rules[i].line, ts_verdict_name(p->rules[i].action),
+			        s->rule_hits[i]);
+		fputc(']', out);
+	}
+	fputs("}\n", out);
 }
 
 static void human_summary(FILE *out, const struct ts_run_info *run, const struct ts_stats *s)
@@ -65,13 +82,26 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 	uint64_t bad = ts_stats_anomalous(s);
 	if (!bad) {
 		fputs("anomalies   none\n", out);
-		return;
+	} else {
+		fprintf(out, "anomalies   %" PRIu64 "\n", bad);
+		for (int a = TS_ANOM_NONE + 1; a < TS_ANOM_COUNT; a++)
+			if (s->anomalies[a])
+				fprintf(out, "  %-24s %" PRIu64 "\n",
+				        ts_anomaly_name((enum ts_anomaly)a), s->anomalies[a]);
 	}
-	fprintf(out, "anomalies   %" PRIu64 "\n", bad);
-	for (int a = TS_ANOM_NONE + 1; a < TS_ANOM_COUNT; a++)
-		if (s->anomalies[a])
-			fprintf(out, "  %-24s %" PRIu64 "\n", ts_anomaly_name((enum ts_anomaly)a),
-			        s->anomalies[a]);
+	if (!run->policy)
+		return;
+	const struct ts_policy *p = run->policy;
+	fprintf(out, "policy      %s (%" PRIu32 " rules)\nverdicts   ", p->source, p->rule_count);
+	for (int v = 0; v < TS_VERDICT_COUNT; v++)
+		fprintf(out, " %s %" PRIu64, ts_verdict_name((enum ts_verdict)v), s->verdicts[v]);
+	fputs("\n", out);
+	for (uint32_t i = 0; i < p->rule_count; i++)
+		fprintf(out, "  line %-5" PRIu32 " %-7s %" PRIu64 "\n", p->rules[i].line,
+		        ts_verdict_name(p->rules[i].action), s->rule_hits[i]);
+	fprintf(out, "  no rule matched (dropped) %" PRIu64 "\n", s->default_drops);
+	if (bad)
+		fprintf(out, "  malformed (dropped)       %" PRIu64 "\n", bad);
 }
 
 static void summary_on_finish(void *ctx, const struct ts_run_info *run, const struct ts_stats *s)

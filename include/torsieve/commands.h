@@ -9,5 +9,6 @@
 #define TS_EXIT_USAGE   2
 
 int ts_cmd_replay(int argc, char **argv);
+int ts_cmd_check(int argc, char **argv);
 
 #endif

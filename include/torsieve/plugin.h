@@ -20,13 +20,16 @@ struct ts_run_info {
 	const char *link_label; /* libpcap's link-type name, e.g. "EN10MB" */
 	int linktype;           /* the DLT value */
 	enum ts_link link;
+	const struct ts_policy *policy; /* what packets are judged by; NULL: not judged */
+	const char *iface;              /* the input interface given for every packet, or NULL */
 };
 
-/* One judged packet. The flow table and classifier add their results here
- * (flow id, verdict, matching rule) without changing the callback. */
+/* One judged packet. The flow table adds its results here (flow id)
+ * without changing the callback. */
 struct ts_packet_event {
 	const struct ts_packet *pkt;
 	const struct ts_decoded *dec;
+	const struct ts_judgement *judgement; /* NULL when the run has no policy */
 };
 
 /* Reassembled bytes of one direction of a stream (filled by the reassembler). */

@@ -147,9 +147,15 @@ struct ts_policy *ts_policy_load(const char *path, char *err, size_t errlen);
 
 void ts_policy_free(struct ts_policy *p);
 
-/* The shipped default policy (etc/torsieve.conf), built in. */
+/* The shipped default policy (etc/torsieve.conf), built in, and the name
+ * it goes by in messages and output. */
 extern const char ts_default_policy[];
 extern const size_t ts_default_policy_len;
+#define TS_DEFAULT_POLICY_NAME "built-in:etc/torsieve.conf"
+#define TS_POLICY_PATH         "/etc/torsieve/torsieve.conf"
+
+/* Writes rule r as policy text that parses back to the same rule. */
+void ts_rule_format(const struct ts_rule *r, char *buf, size_t len);
 
 /* What a packet looks like to the rules: its decode result plus what the
  * decoder cannot know (the input interface). */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "torsieve/decode.h"
+#include "torsieve/policy.h"
 
 #define TS_L3_BUCKETS (TS_L3_OTHER + 1)
 #define TS_L4_BUCKETS (TS_L4_OTHER + 1)
@@ -23,10 +24,21 @@ struct ts_stats {
 	uint64_t fragments;
 	uint64_t vlan_tagged;
 	uint64_t anomalies[TS_ANOM_COUNT];
+
+	/* With a policy: every packet under exactly one verdict, and under
+	 * exactly one reason: a rule's hits, default_drops (clean, no rule
+	 * matched) or anomalies (malformed, dropped before any rule). */
+	uint64_t verdicts[TS_VERDICT_COUNT];
+	uint64_t default_drops;
+	uint64_t *rule_hits; /* one per policy rule; owned by the engine */
 };
 
 void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,
                     const struct ts_decoded *d);
+
+/* Count one judged packet (after ts_stats_count). */
+void ts_stats_count_verdict(struct ts_stats *s, const struct ts_decoded *d,
+                            const struct ts_judgement *j);
 
 /* The number of packets with any anomaly. */
 uint64_t ts_stats_anomalous(const struct ts_stats *s);

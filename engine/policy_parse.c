@@ -1,0 +1,993 @@
+/*
+ * The policy parser: text to struct ts_policy, then the compiled classifier.
+ * Any error stops the parse and names the place: "FILE:LINE:COL: expected
+ * X, found Y". Nothing half-parsed is ever returned. docs/policy.md is the
+ * language reference.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_internal.h"
+#include "torsieve/classify.h"
+
+#define MAX_POLICY_BYTES   (64u << 20)
+#define MAX_LIST_NAME      64
+#define DEFAULT_MAX_RULES  100000u
+#define DEFAULT_CLASSIFIER (64ull << 20)
+
+struct list_def {
+	char name[MAX_LIST_NAME];
+	struct ts_token *items;
+	uint32_t count;
+};
+
+struct parser {
+	struct ts_lexer lx;
+	const char *name;
+	struct ts_policy *p;
+	uint32_t rule_cap;
+	struct list_def *lists;
+	uint32_t list_count, list_cap;
+	char *err;
+	size_t errlen;
+	bool failed;
+	uint32_t over_cap_line, over_cap_col; /* the first rule past max-rules */
+};
+
+/* The items of a value set being parsed, after expanding $lists. */
+struct items {
+	struct ts_token *tok;
+	uint32_t count, cap;
+	bool negated;
+};
+
+static void fail_at(struct parser *ps, uint32_t line, uint32_t col, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void fail_at(struct parser *ps, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+	if (ps->failed)
+		return;
+	ps->failed = true;
+	int n = snprintf(ps->err, ps->errlen, "%s:%u:%u: ", ps->name, line, col);
+	if (n < 0 || (size_t)n >= ps->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* "expected WHAT, found <the current token>" */
+static void expected(struct parser *ps, const char *what)
+{
+	char found[96];
+	ts_tok_describe(&ps->lx.tok, found, sizeof(found));
+	fail_at(ps, ps->lx.tok.line, ps->lx.tok.col, "expected %s, found %s", what, found);
+}
+
+static void bad_item(struct parser *ps, const struct ts_token *t, const char *what)
+{
+	char found[96];
+	ts_tok_describe(t, found, sizeof(found));
+	fail_at(ps, t->line, t->col, "expected %s, found %s", what, found);
+}
+
+static void next(struct parser *ps)
+{
+	ts_lex_next(&ps->lx);
+}
+
+static const struct ts_token *cur(const struct parser *ps)
+{
+	return &ps->lx.tok;
+}
+
+static bool at_end_of_statement(const struct parser *ps)
+{
+	return cur(ps)->kind == TOK_NEWLINE || cur(ps)->kind == TOK_END;
+}
+
+static void *grow(struct parser *ps, void *ptr, uint32_t *cap, size_t elem)
+{
+	uint32_t n = *cap ? *cap * 2 : 8;
+	void *q = realloc(ptr, (size_t)n * elem);
+	if (!q) {
+		fail_at(ps, cur(ps)->line, cur(ps)->col, "out of memory");
+		return NULL;
+	}
+	*cap = n;
+	return q;
+}
+
+/* ---- value sets: X, { X, Y }, $list, each optionally negated ---- */
+
+static const struct list_def *find_list(const struct parser *ps, const struct ts_token *t)
+{
+	for (uint32_t i = 0; i < ps->list_count; i++)
+		if (strlen(ps->lists[i].name) == t->len &&
+		    memcmp(ps->lists[i].name, t->start, t->len) == 0)
+			return &ps->lists[i];
+	return NULL;
+}
+
+static bool items_add(struct parser *ps, struct items *it, const struct ts_token *t)
+{
+	if (it->count == it->cap) {
+		struct ts_token *g = grow(ps, it->tok, &it->cap, sizeof(*g));
+		if (!g)
+			return false;
+		it->tok = g;
+	}
+	it->tok[it->count++] = *t;
+	return true;
+}
+
+static bool items_add_ref(struct parser *ps, struct items *it, const struct ts_token *ref)
+{
+	const struct list_def *l = find_list(ps, ref);
+	if (!l) {
+		fail_at(ps, ref->line, ref->col,
+		        "expected a defined list, found '$%.*s' (define it "
+		        "with 'list %.*s = { ... }' before this line)",
+		        (int)ref->len, ref->start, (int)ref->len, ref->start);
+		return false;
+	}
+	for (uint32_t i = 0; i < l->count; i++)
+		if (!items_add(ps, it, &l->items[i]))
+			return false;
+	return true;
+}
+
+/* Reads one value set at the current token into it; leaves the token after it. */
+static bool parse_items(struct parser *ps, struct items *it, bool negatable, const char *what)
+{
+	it->count = 0;
+	it->negated = false;
+	if (negatable && cur(ps)->kind == TOK_BANG) {
+		it->negated = true;
+		next(ps);
+	}
+	if (cur(ps)->kind == TOK_WORD) {
+		bool ok = items_add(ps, it, cur(ps));
+		next(ps);
+		return ok;
+	}
+	if (cur(ps)->kind == TOK_LISTREF) {
+		bool ok = items_add_ref(ps, it, cur(ps));
+		next(ps);
+		return ok;
+	}
+	if (cur(ps)->kind != TOK_LBRACE) {
+		expected(ps, what);
+		return false;
+	}
+	next(ps);
+	for (;;) {
+		if (cur(ps)->kind == TOK_RBRACE && it->count == 0) {
+			expected(ps, "at least one item before '}'");
+			return false;
+		}
+		if (cur(ps)->kind == TOK_RBRACE)
+			break;
+		if (cur(ps)->kind == TOK_WORD) {
+			if (!items_add(ps, it, cur(ps)))
+				return false;
+		} else if (cur(ps)->kind == TOK_LISTREF) {
+			if (!items_add_ref(ps, it, cur(ps)))
+				return false;
+		} else {
+			expected(ps, it->count ? "',', another item or '}'" : "an item or '}'");
+			return false;
+		}
+		next(ps);
+		if (cur(ps)->kind == TOK_COMMA)
+			next(ps);
+	}
+	next(ps);
+	return true;
+}
+
+/* ---- item parsers ---- */
+
+static bool tok_copy(const struct ts_token *t, char *buf, size_t len)
+{
+	if (t->len >= len)
+		return false;
+	memcpy(buf, t->start, t->len);
+	buf[t->len] = '\0';
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_prefix(struct parser *ps, const struct ts_token *t, struct ts_prefix *out)
+{
+	char buf[64];
+	if (!tok_copy(t, buf, sizeof(buf))) {
+		bad_item(ps, t, "an address or prefix");
+		return false;
+	}
+	char *slash = strchr(buf, '/');
+	unsigned long len = 0;
+	if (slash)
+		*slash = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = 4;
+		len = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = 6;
+		len = 128;
+	} else {
+		bad_item(ps, t, "an IPv4 or IPv6 address or prefix");
+		return false;
+	}
+	if (slash && !parse_uint(slash + 1, len, &len)) {
+		fail_at(ps, t->line, t->col, "expected a prefix length of 0 to %s, found '%s'",
+		        out->family == 4 ? "32" : "128", slash + 1);
+		return false;
+	}
+	out->len = (uint8_t)len;
+	for (unsigned bit = out->len; bit < (out->family == 4 ? 32u : 128u); bit++) {
+		if (out->addr[bit / 8] & (0x80u >> (bit % 8))) {
+			fail_at(ps, t->line, t->col,
+			        "expected a prefix with no host bits set, found '%.*s' (bits past "
+			        "/%u are set)",
+			        (int)t->len, t->start, out->len);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool parse_port_range(struct parser *ps, const struct ts_token *t, struct ts_port_range *out)
+{
+	char buf[32];
+	unsigned long lo, hi;
+	if (!tok_copy(t, buf, sizeof(buf)))
+		goto bad;
+	char *sep = strpbrk(buf, "-:");
+	if (sep)
+		*sep = '\0';
+	if (!parse_uint(buf, 65535, &lo))
+		goto bad;
+	hi = lo;
+	if (sep && !parse_uint(sep + 1, 65535, &hi))
+		goto bad;
+	if (hi < lo) {
+		fail_at(ps, t->line, t->col,
+		        "expected a port range low-high, found '%.*s' (high < low)", (int)t->len,
+		        t->start);
+		return false;
+	}
+	out->lo = (uint16_t)lo;
+	out->hi = (uint16_t)hi;
+	return true;
+bad:
+	bad_item(ps, t, "a port (0-65535) or range (1000-2000)");
+	return false;
+}
+
+static bool parse_mac(struct parser *ps, const struct ts_token *t, uint8_t out[6])
+{
+	char buf[32];
+	unsigned v[6];
+	char sep[5];
+	if (tok_copy(t, buf, sizeof(buf)) && t->len == 17 &&
+	    sscanf(buf, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x", &v[0], &sep[0], &v[1], &sep[1], &v[2],
+	           &sep[2], &v[3], &sep[3], &v[4], &sep[4], &v[5]) == 11) {
+		bool ok = true;
+		for (int i = 0; i < 5; i++)
+			ok = ok && (sep[i] == ':' || sep[i] == '-');
+		for (int i = 0; i < 6 && ok; i++)
+			out[i] = (uint8_t)v[i];
+		if (ok)
+			return true;
+	}
+	bad_item(ps, t, "a MAC address like 02:00:00:00:00:01");
+	return false;
+}
+
+static bool parse_iface(struct parser *ps, const struct ts_token *t, char out[TS_IFNAME_MAX])
+{
+	if (t->len == 0 || t->len >= TS_IFNAME_MAX || memchr(t->start, '/', t->len)) {
+		bad_item(ps, t, "an interface name of at most 15 characters");
+		return false;
+	}
+	memcpy(out, t->start, t->len);
+	out[t->len] = '\0';
+	return true;
+}
+
+static const struct {
+	const char *name;
+	uint8_t number;
+} proto_names[] = {
+        {"icmp", 1}, {"igmp", 2}, {"tcp", 6},    {"udp", 17},       {"gre", 47},
+        {"esp", 50}, {"ah", 51},  {"icmp6", 58}, {"ipv6-icmp", 58}, {"sctp", 132},
+};
+
+static bool parse_proto(struct parser *ps, const struct ts_token *t, uint8_t *out)
+{
+	for (size_t i = 0; i < sizeof(proto_names) / sizeof(proto_names[0]); i++)
+		if (ts_tok_is(t, proto_names[i].name)) {
+			*out = proto_names[i].number;
+			return true;
+		}
+	char buf[8];
+	unsigned long v;
+	if (tok_copy(t, buf, sizeof(buf)) && parse_uint(buf, 255, &v)) {
+		*out = (uint8_t)v;
+		return true;
+	}
+	bad_item(ps, t, "a protocol (tcp, udp, icmp, icmp6, gre, esp, ah, sctp, igmp or 0-255)");
+	return false;
+}
+
+static bool parse_byte(struct parser *ps, const struct ts_token *t, const char *what, uint8_t *out)
+{
+	char buf[8];
+	unsigned long v;
+	if (tok_copy(t, buf, sizeof(buf)) && parse_uint(buf, 255, &v)) {
+		*out = (uint8_t)v;
+		return true;
+	}
+	bad_item(ps, t, what);
+	return false;
+}
+
+static void bitmap_set(uint8_t *bitmap, uint8_t v)
+{
+	bitmap[v >> 3] |= (uint8_t)(1u << (v & 7));
+}
+
+static bool bitmap_has(const uint8_t *bitmap, uint8_t v)
+{
+	return bitmap[v >> 3] & (1u << (v & 7));
+}
+
+/* ---- terms ---- */
+
+#define FIELD(f) (1u << (f))
+
+static bool claim(struct parser *ps, struct ts_rule *r, enum ts_field f, const struct ts_token *at,
+                  const char *what)
+{
+	if (r->match_mask & FIELD(f)) {
+		fail_at(ps, at->line, at->col, "expected each match once per rule, found %s again",
+		        what);
+		return false;
+	}
+	r->match_mask |= FIELD(f);
+	return true;
+}
+
+static bool addr_spec(struct parser *ps, struct items *it, struct ts_addr_spec *s)
+{
+	s->negated = it->negated;
+	s->prefixes = calloc(it->count, sizeof(*s->prefixes));
+	if (!s->prefixes) {
+		fail_at(ps, cur(ps)->line, cur(ps)->col, "out of memory");
+		return false;
+	}
+	for (uint32_t i = 0; i < it->count; i++)
+		if (!parse_prefix(ps, &it->tok[i], &s->prefixes[s->count++]))
+			return false;
+	return true;
+}
+
+static bool port_spec(struct parser *ps, struct items *it, struct ts_port_spec *s)
+{
+	s->negated = it->negated;
+	s->ranges = calloc(it->count, sizeof(*s->ranges));
+	if (!s->ranges) {
+		fail_at(ps, cur(ps)->line, cur(ps)->col, "out of memory");
+		return false;
+	}
+	for (uint32_t i = 0; i < it->count; i++)
+		if (!parse_port_range(ps, &it->tok[i], &s->ranges[s->count++]))
+			return false;
+	return true;
+}
+
+/* from|to [!]ADDRS [port [!]PORTS], or from|to port [!]PORTS */
+static bool parse_endpoint(struct parser *ps, struct ts_rule *r, struct items *it, bool src)
+{
+	const struct ts_token at = *cur(ps);
+	next(ps);
+	enum ts_field af = src ? TS_FIELD_SRC : TS_FIELD_DST;
+	enum ts_field pf = src ? TS_FIELD_SPORT : TS_FIELD_DPORT;
+	if (!ts_tok_is(cur(ps), "port")) {
+		if (ts_tok_is(cur(ps), "any")) {
+			next(ps);
+		} else {
+			if (!parse_items(ps, it, true,
+			                 "an address, prefix, { list }, $list, any or port"))
+				return false;
+			if (!claim(ps, r, af, &at, src ? "'from'" : "'to'"))
+				return false;
+			if (!addr_spec(ps, it, src ? &r->src : &r->dst))
+				return false;
+		}
+		if (!ts_tok_is(cur(ps), "port"))
+			return true;
+	}
+	const struct ts_token port_at = *cur(ps);
+	next(ps);
+	if (!parse_items(ps, it, true, "a port, range, { list } or $list"))
+		return false;
+	if (!claim(ps, r, pf, &port_at, src ? "a source port" : "a destination port"))
+		return false;
+	return port_spec(ps, it, src ? &r->sport : &r->dport);
+}
+
+static bool parse_protos(struct parser *ps, struct ts_rule *r, struct items *it,
+                         const struct ts_token *at)
+{
+	if (!claim(ps, r, TS_FIELD_PROTO, at, "a protocol"))
+		return false;
+	if (ts_tok_is(at, "proto")) {
+		next(ps);
+		if (!parse_items(ps, it, false, "a protocol, { list } or $list"))
+			return false;
+		for (uint32_t i = 0; i < it->count; i++) {
+			uint8_t v;
+			if (!parse_proto(ps, &it->tok[i], &v))
+				return false;
+			bitmap_set(r->protos, v);
+		}
+		return true;
+	}
+	uint8_t v;
+	if (!parse_proto(ps, at, &v))
+		return false;
+	bitmap_set(r->protos, v);
+	next(ps);
+	return true;
+}
+
+static bool parse_flags(struct parser *ps, struct ts_rule *r)
+{
+	static const char letters[] = "FSRPAUEC";
+	const struct ts_token at = *cur(ps);
+	next(ps);
+	if (!claim(ps, r, TS_FIELD_TCP_FLAGS, &at, "'flags'"))
+		return false;
+	const struct ts_token *t = cur(ps);
+	uint8_t value = 0, mask = 0;
+	bool in_mask = false, ok = t->kind == TOK_WORD;
+	for (size_t i = 0; ok && i < t->len; i++) {
+		char c = t->start[i];
+		if (c == '/' && !in_mask) {
+			in_mask = true;
+			continue;
+		}
+		const char *pos = strchr(letters, c);
+		if (!pos || !c) {
+			ok = false;
+			break;
+		}
+		uint8_t bit = (uint8_t)(1u << (pos - letters));
+		if (in_mask)
+			mask |= bit;
+		else
+			value |= bit;
+	}
+	if (!in_mask)
+		mask = value;
+	if (!ok || value == 0 || (value & mask) != value) {
+		expected(ps, "TCP flags as SET/MASK from the letters FSRPAUEC, e.g. S/SA (the set "
+		             "must lie inside the mask)");
+		return false;
+	}
+	r->tcp_flags = value;
+	r->tcp_flags_mask = mask;
+	next(ps);
+	return true;
+}
+
+static bool parse_icmp(struct parser *ps, struct ts_rule *r, struct items *it)
+{
+	const struct ts_token at = *cur(ps);
+	next(ps);
+	if (!claim(ps, r, TS_FIELD_ICMP_TYPE, &at, "'icmp-type'"))
+		return false;
+	if (!parse_items(ps, it, false, "an ICMP type (0-255), { list } or $list"))
+		return false;
+	for (uint32_t i = 0; i < it->count; i++) {
+		uint8_t v;
+		if (!parse_byte(ps, &it->tok[i], "an ICMP type (0-255)", &v))
+			return false;
+		bitmap_set(r->icmp_types, v);
+	}
+	if (!ts_tok_is(cur(ps), "code"))
+		return true;
+	const struct ts_token code_at = *cur(ps);
+	next(ps);
+	if (!claim(ps, r, TS_FIELD_ICMP_CODE, &code_at, "'code'"))
+		return false;
+	if (!parse_items(ps, it, false, "an ICMP code (0-255), { list } or $list"))
+		return false;
+	for (uint32_t i = 0; i < it->count; i++) {
+		uint8_t v;
+		if (!parse_byte(ps, &it->tok[i], "an ICMP code (0-255)", &v))
+			return false;
+		bitmap_set(r->icmp_codes, v);
+	}
+	return true;
+}
+
+static bool parse_list_values(struct parser *ps, struct ts_rule *r, struct items *it,
+                              enum ts_field f)
+{
+	const struct ts_token at = *cur(ps);
+	next(ps);
+	bool mac = f == TS_FIELD_MAC;
+	if (!claim(ps, r, f, &at, mac ? "'mac'" : "'on'"))
+		return false;
+	if (!parse_items(ps, it, true,
+	                 mac ? "a MAC address, { list } or $list"
+	                     : "an interface, { list } or $list"))
+		return false;
+	if (mac) {
+		r->mac.negated = it->negated;
+		r->mac.macs = calloc(it->count, sizeof(*r->mac.macs));
+		if (!r->mac.macs)
+			return false;
+		for (uint32_t i = 0; i < it->count; i++)
+			if (!parse_mac(ps, &it->tok[i], r->mac.macs[r->mac.count++]))
+				return false;
+		return true;
+	}
+	r->iface.negated = it->negated;
+	r->iface.names = calloc(it->count, sizeof(*r->iface.names));
+	if (!r->iface.names)
+		return false;
+	for (uint32_t i = 0; i < it->count; i++)
+		if (!parse_iface(ps, &it->tok[i], r->iface.names[r->iface.count++]))
+			return false;
+	return true;
+}
+
+static bool parse_bpf(struct parser *ps, struct ts_rule *r)
+{
+	const struct ts_token at = *cur(ps);
+	next(ps);
+	if (!claim(ps, r, TS_FIELD_BPF, &at, "'bpf'"))
+		return false;
+	const struct ts_token str = *cur(ps);
+	if (str.kind != TOK_STRING || str.len == 0) {
+		expected(ps, "a libpcap filter expression in double quotes");
+		return false;
+	}
+	r->bpf_expr = strndup(str.start, str.len);
+	if (!r->bpf_expr)
+		return false;
+	char why[256];
+	if (ts_bpf_compile(r, why, sizeof(why)) != 0) {
+		fail_at(ps, str.line, str.col,
+		        "expected a libpcap filter expression, found \"%s\" (%s)", r->bpf_expr,
+		        why);
+		return false;
+	}
+	next(ps);
+	return true;
+}
+
+static const struct {
+	const char *name;
+	enum ts_reject_kind kind;
+} reject_names[] = {
+        {"tcp-reset", TS_REJECT_TCP_RESET},
+        {"net-unreachable", TS_REJECT_NET_UNREACHABLE},
+        {"host-unreachable", TS_REJECT_HOST_UNREACHABLE},
+        {"port-unreachable", TS_REJECT_PORT_UNREACHABLE},
+        {"proto-unreachable", TS_REJECT_PROTO_UNREACHABLE},
+        {"admin-prohibited", TS_REJECT_ADMIN_PROHIBITED},
+};
+
+static bool parse_reject_kind(struct parser *ps, struct ts_rule *r)
+{
+	next(ps);
+	if (ts_tok_is(cur(ps), "icmp") || ts_tok_is(cur(ps), "icmp6"))
+		next(ps); /* "with icmp port-unreachable" reads naturally too */
+	for (size_t i = 0; i < sizeof(reject_names) / sizeof(reject_names[0]); i++)
+		if (ts_tok_is(cur(ps), reject_names[i].name)) {
+			r->reject = reject_names[i].kind;
+			next(ps);
+			return true;
+		}
+	expected(ps, "tcp-reset, net-unreachable, host-unreachable, port-unreachable, "
+	             "proto-unreachable or admin-prohibited");
+	return false;
+}
+
+/* Rules that can never match, or ask the kernel for what it cannot do, are
+ * errors: they are almost always a typo. */
+static bool check_rule(struct parser *ps, const struct ts_rule *r)
+{
+	uint32_t m = r->match_mask;
+	bool protos = m & FIELD(TS_FIELD_PROTO);
+	const char *why = NULL;
+	if ((m & (FIELD(TS_FIELD_SPORT) | FIELD(TS_FIELD_DPORT))) && protos &&
+	    !bitmap_has(r->protos, TS_IPPROTO_TCP) && !bitmap_has(r->protos, TS_IPPROTO_UDP))
+		why = "ports need tcp or udp among the protocols";
+	else if ((m & FIELD(TS_FIELD_TCP_FLAGS)) && protos &&
+	         !bitmap_has(r->protos, TS_IPPROTO_TCP))
+		why = "flags need tcp among the protocols";
+	else if ((m & FIELD(TS_FIELD_ICMP_TYPE)) && protos &&
+	         !bitmap_has(r->protos, TS_IPPROTO_ICMP) &&
+	         !bitmap_has(r->protos, TS_IPPROTO_ICMPV6))
+		why = "icmp-type needs icmp or icmp6 among the protocols";
+	else if ((m & FIELD(TS_FIELD_FAMILY)) && (m & FIELD(TS_FIELD_SRC)) && !r->src.negated) {
+		bool any = false;
+		for (uint32_t i = 0; i < r->src.count; i++)
+			any = any || r->src.prefixes[i].family == r->family;
+		if (!any)
+			why = "'from' lists no address of the rule's family";
+	}
+	if (!why && (m & FIELD(TS_FIELD_FAMILY)) && (m & FIELD(TS_FIELD_DST)) && !r->dst.negated) {
+		bool any = false;
+		for (uint32_t i = 0; i < r->dst.count; i++)
+			any = any || r->dst.prefixes[i].family == r->family;
+		if (!any)
+			why = "'to' lists no address of the rule's family";
+	}
+	if (!why && r->reject == TS_REJECT_TCP_RESET) {
+		bool tcp_only = protos && bitmap_has(r->protos, TS_IPPROTO_TCP);
+		for (unsigned v = 0; v < 256 && tcp_only; v++)
+			tcp_only = v == TS_IPPROTO_TCP || !bitmap_has(r->protos, (uint8_t)v);
+		if (!tcp_only)
+			why = "'with tcp-reset' needs a rule that matches tcp only";
+	}
+	if (why) {
+		fail_at(ps, r->line, r->col, "expected a rule that can match, found one where %s",
+		        why);
+		return false;
+	}
+	return true;
+}
+
+static const struct {
+	const char *name;
+	enum ts_verdict verdict;
+} actions[] = {
+        {"drop", TS_VERDICT_DROP},     {"reject", TS_VERDICT_REJECT}, {"pass", TS_VERDICT_PASS},
+        {"divert", TS_VERDICT_DIVERT}, {"dns", TS_VERDICT_DNS},
+};
+
+static bool is_action(const struct ts_token *t, enum ts_verdict *v)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (ts_tok_is(t, actions[i].name)) {
+			*v = actions[i].verdict;
+			return true;
+		}
+	return false;
+}
+
+static void rule_free(struct ts_rule *r)
+{
+	free(r->src.prefixes);
+	free(r->dst.prefixes);
+	free(r->sport.ranges);
+	free(r->dport.ranges);
+	free(r->mac.macs);
+	free(r->iface.names);
+	ts_bpf_free(r);
+	free(r->bpf_expr);
+}
+
+static bool parse_rule(struct parser *ps, enum ts_verdict action)
+{
+	struct ts_policy *p = ps->p;
+	if (p->rule_count == ps->rule_cap) {
+		struct ts_rule *g = grow(ps, p->rules, &ps->rule_cap, sizeof(*g));
+		if (!g)
+			return false;
+		p->rules = g;
+	}
+	struct ts_rule *r = &p->rules[p->rule_count++];
+	memset(r, 0, sizeof(*r));
+	r->line = cur(ps)->line;
+	r->col = cur(ps)->col;
+	r->action = action;
+	if (p->rule_count > p->limits.max_rules && !ps->over_cap_line) {
+		ps->over_cap_line = r->line;
+		ps->over_cap_col = r->col;
+	}
+	next(ps);
+
+	struct items it = {0};
+	bool ok = true, saw_all = false, saw_with = false;
+	while (ok && !at_end_of_statement(ps)) {
+		const struct ts_token t = *cur(ps);
+		if (ts_tok_is(&t, "with")) {
+			if (action != TS_VERDICT_REJECT)
+				expected(ps, "a match ('with' goes only with reject)");
+			else if (saw_with)
+				fail_at(ps, t.line, t.col,
+				        "expected each match once per rule, found 'with' again");
+			ok = !ps->failed && parse_reject_kind(ps, r);
+			saw_with = true;
+		} else if (ts_tok_is(&t, "all")) {
+			saw_all = true;
+			next(ps);
+		} else if (ts_tok_is(&t, "inet") || ts_tok_is(&t, "inet6")) {
+			ok = claim(ps, r, TS_FIELD_FAMILY, &t, "an address family");
+			r->family = ts_tok_is(&t, "inet") ? 4 : 6;
+			next(ps);
+		} else if (ts_tok_is(&t, "proto") || ts_tok_is(&t, "tcp") || ts_tok_is(&t, "udp") ||
+		           ts_tok_is(&t, "icmp") || ts_tok_is(&t, "icmp6")) {
+			ok = parse_protos(ps, r, &it, &t);
+		} else if (ts_tok_is(&t, "from") || ts_tok_is(&t, "to")) {
+			ok = parse_endpoint(ps, r, &it, ts_tok_is(&t, "from"));
+		} else if (ts_tok_is(&t, "mac")) {
+			ok = parse_list_values(ps, r, &it, TS_FIELD_MAC);
+		} else if (ts_tok_is(&t, "on")) {
+			ok = parse_list_values(ps, r, &it, TS_FIELD_IFACE);
+		} else if (ts_tok_is(&t, "flags")) {
+			ok = parse_flags(ps, r);
+		} else if (ts_tok_is(&t, "icmp-type")) {
+			ok = parse_icmp(ps, r, &it);
+		} else if (ts_tok_is(&t, "bpf")) {
+			ok = parse_bpf(ps, r);
+		} else {
+			expected(ps, "a match (all, inet, inet6, tcp, udp, icmp, icmp6, proto, "
+			             "from, to, "
+			             "mac, on, flags, icmp-type, bpf) or end of line");
+			ok = false;
+		}
+	}
+	free(it.tok);
+	if (!ok)
+		return false;
+	if (saw_all && r->match_mask) {
+		fail_at(ps, r->line, r->col,
+		        "expected 'all' alone or other matches, found both in one rule");
+		return false;
+	}
+	if (!saw_all && !r->match_mask) {
+		expected(ps, "a match, or 'all' to match every packet");
+		return false;
+	}
+	return check_rule(ps, r);
+}
+
+static bool parse_list(struct parser *ps)
+{
+	next(ps);
+	const struct ts_token name = *cur(ps);
+	if (name.kind != TOK_WORD || name.len >= MAX_LIST_NAME) {
+		expected(ps, "a list name (letters, digits, '_', '-', at most 63)");
+		return false;
+	}
+	if (find_list(ps, &name)) {
+		fail_at(ps, name.line, name.col, "expected a new list name, found '%.*s' again",
+		        (int)name.len, name.start);
+		return false;
+	}
+	next(ps);
+	if (cur(ps)->kind != TOK_EQUALS) {
+		expected(ps, "'='");
+		return false;
+	}
+	next(ps);
+	if (ps->list_count == ps->list_cap) {
+		struct list_def *g = grow(ps, ps->lists, &ps->list_cap, sizeof(*g));
+		if (!g)
+			return false;
+		ps->lists = g;
+	}
+	struct items it = {0};
+	if (!parse_items(ps, &it, false, "'{', an item or $list")) {
+		free(it.tok);
+		return false;
+	}
+	struct list_def *l = &ps->lists[ps->list_count++];
+	memset(l, 0, sizeof(*l));
+	memcpy(l->name, name.start, name.len);
+	l->items = it.tok;
+	l->count = it.count;
+	ps->p->list_count++;
+	return true;
+}
+
+static bool parse_size(const struct ts_token *t, uint64_t *out)
+{
+	char buf[32];
+	if (!tok_copy(t, buf, sizeof(buf)) || !buf[0])
+		return false;
+	uint64_t mult = 1;
+	size_t n = strlen(buf);
+	switch (buf[n - 1]) {
+	case 'K':
+	case 'k':
+		mult = 1ull << 10;
+		break;
+	case 'M':
+	case 'm':
+		mult = 1ull << 20;
+		break;
+	case 'G':
+	case 'g':
+		mult = 1ull << 30;
+		break;
+	default:
+		break;
+	}
+	if (mult != 1)
+		buf[n - 1] = '\0';
+	unsigned long v;
+	if (!parse_uint(buf, 1ul << 20, &v) || v == 0)
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+static bool parse_set(struct parser *ps)
+{
+	next(ps);
+	struct ts_policy_limits *lim = &ps->p->limits;
+	if (ts_tok_is(cur(ps), "max-rules")) {
+		next(ps);
+		char buf[16];
+		unsigned long v;
+		if (!tok_copy(cur(ps), buf, sizeof(buf)) || !parse_uint(buf, 10000000, &v) ||
+		    v == 0) {
+			expected(ps, "a number of rules from 1 to 10000000");
+			return false;
+		}
+		lim->max_rules = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "classifier-memory")) {
+		next(ps);
+		if (!parse_size(cur(ps), &lim->classifier_memory)) {
+			expected(ps, "a size such as 64M (K, M or G; at most 1048576 of a unit)");
+			return false;
+		}
+	} else {
+		expected(ps, "a setting (max-rules, classifier-memory)");
+		return false;
+	}
+	next(ps);
+	return true;
+}
+
+static void parse_all(struct parser *ps)
+{
+	next(ps);
+	while (!ps->failed) {
+		while (cur(ps)->kind == TOK_NEWLINE)
+			next(ps);
+		if (cur(ps)->kind == TOK_END)
+			break;
+		enum ts_verdict action;
+		bool ok;
+		if (ts_tok_is(cur(ps), "set"))
+			ok = parse_set(ps);
+		else if (ts_tok_is(cur(ps), "list"))
+			ok = parse_list(ps);
+		else if (is_action(cur(ps), &action))
+			ok = parse_rule(ps, action);
+		else {
+			expected(ps,
+			         "'set', 'list' or an action (drop, reject, pass, divert, dns)");
+			ok = false;
+		}
+		if (ok && !at_end_of_statement(ps))
+			expected(ps, "end of line");
+	}
+	if (!ps->failed && ps->over_cap_line && ps->p->rule_count > ps->p->limits.max_rules)
+		fail_at(ps, ps->over_cap_line, ps->over_cap_col,
+		        "expected at most max-rules (%u) rules, found more; raise it with 'set "
+		        "max-rules'",
+		        ps->p->limits.max_rules);
+}
+
+void ts_policy_free(struct ts_policy *p)
+{
+	if (!p)
+		return;
+	ts_classifier_free(p->classifier);
+	for (uint32_t i = 0; i < p->rule_count; i++)
+		rule_free(&p->rules[i]);
+	free(p->rules);
+	free(p->source);
+	free(p);
+}
+
+struct ts_policy *ts_policy_parse(const char *text, size_t len, const char *name, char *err,
+                                  size_t errlen)
+{
+	struct ts_policy *p = calloc(1, sizeof(*p));
+	if (!p || !(p->source = strdup(name))) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		free(p);
+		return NULL;
+	}
+	p->limits.max_rules = DEFAULT_MAX_RULES;
+	p->limits.classifier_memory = DEFAULT_CLASSIFIER;
+	p->bpf_match = ts_bpf_match;
+
+	struct parser ps = {.name = name, .p = p, .err = err, .errlen = errlen};
+	if (len > MAX_POLICY_BYTES) {
+		snprintf(err, errlen, "%s: larger than %u bytes; is this a policy file?", name,
+		         MAX_POLICY_BYTES);
+		ps.failed = true;
+	} else if (memchr(text, '\0', len)) {
+		snprintf(err, errlen, "%s: holds a NUL byte; a policy is text", name);
+		ps.failed = true;
+	} else {
+		ts_lex_init(&ps.lx, text, len);
+		parse_all(&ps);
+	}
+	for (uint32_t i = 0; i < ps.list_count; i++)
+		free(ps.lists[i].items);
+	free(ps.lists);
+	if (!ps.failed && !(p->classifier = ts_classifier_build(p, err, errlen)))
+		ps.failed = true;
+	if (ps.failed) {
+		ts_policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct ts_policy *ts_policy_load(const char *path, char *err, size_t errlen)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	FILE *fp = is_stdin ? stdin : fopen(path, "r");
+	if (!fp) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *g = realloc(text, cap);
+			if (!g) {
+				free(text);
+				if (!is_stdin)
+					fclose(fp);
+				snprintf(err, errlen, "%s: out of memory", path);
+				return NULL;
+			}
+			text = g;
+		}
+		size_t n = fread(text + len, 1, cap - len, fp);
+		len += n;
+		if (len > MAX_POLICY_BYTES)
+			break;
+		if (n == 0)
+			break;
+	}
+	int read_error = ferror(fp) ? (errno ? errno : EIO) : 0;
+	if (!is_stdin)
+		fclose(fp);
+	if (read_error) {
+		free(text);
+		snprintf(err, errlen, "%s: %s", path, strerror(read_error));
+		return NULL;
+	}
+	/* Past the size cap, ts_policy_parse refuses it with its own message. */
+	struct ts_policy *p = ts_policy_parse(text ? text : "", len, path, err, errlen);
+	free(text);
+	return p;
+}
