@@ -58,7 +58,7 @@ $(O)/gen/default_policy.o: $(O)/gen/default_policy.c
 	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: those on the core also run on big-endian MIPS.
-UNIT_CORE   := test_decode
+UNIT_CORE   := test_decode test_classify
 UNIT_FULL   := $(filter-out $(UNIT_CORE),$(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c)))
 
 FUZZERS     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))

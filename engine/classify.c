@@ -334,7 +334,8 @@ static int event_cmp(const void *a, const void *b)
 static void sweep(struct builder *b, struct event_list *l, bool wide, struct interval_set *out,
                   bool (*negated)(const struct ts_rule *))
 {
-	qsort(l->ev, l->count, sizeof(*l->ev), event_cmp);
+	if (l->count)
+		qsort(l->ev, l->count, sizeof(*l->ev), event_cmp);
 	memset(b->cover, 0, (size_t)b->p->rule_count * sizeof(*b->cover));
 	uint32_t max = l->count + 1;
 	out->key_lo = keep(b, (size_t)max * 8);

@@ -4,6 +4,9 @@
   fuzz/corpus/pcap/    every fixture and corrupt file, whole
   fuzz/corpus/decode/  every packet of every pcap fixture, framed as
                        fuzz_decode reads it: link byte, snap byte, frame
+  fuzz/corpus/policy/  the shipped policy and the policies in SEED_POLICIES
+  fuzz/corpus/classify/ each seed policy, a NUL, then fixture frames as
+                       fuzz_classify reads them: link byte, length byte, frame
 
 Re-run after adding fixtures; crash inputs found by fuzzing are added to the
 corpus by hand (named crash-*) and stay there as regression inputs.
@@ -45,8 +48,61 @@ def pcap_records(data):
     return linktype, records
 
 
+SEED_POLICIES = {
+    "lists-and-negation": """list nets = { 10.0.0.0/8, 2001:db8::/32 }
+list web = { 80, 443, 8000-8999 }
+pass tcp to $nets port $web
+divert inet6 proto { tcp, 47 } from ! { fd00::/8 } port ! 0-1023 to any
+dns udp from port 1024-65535 to port 53
+reject with host-unreachable udp to 203.0.113.7
+reject tcp to port 25 with tcp-reset
+drop all
+""",
+    "every-term": """set max-rules 100
+set classifier-memory 4M
+drop mac { 02:00:00:00:00:01, 02-00-00-00-00-02 } on ! { br0, wlan0 }
+drop tcp flags S/SAFR
+pass icmp icmp-type { 0, 8 } code 0
+dns icmp6 icmp-type { 128, 129 }
+pass inet from 192.0.2.0/24 to 198.51.100.0/24 port 1-1023
+pass bpf "ip[8] < 5"
+drop all
+""",
+    "fixture-addresses": """drop to { 192.0.2.2, 2001:db8::2 } port 81
+divert tcp from 192.0.2.1 to port { 80, 443 }
+dns udp to port 53
+pass icmp6
+reject udp
+""",
+}
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def policy_seeds():
+    with open(os.path.join(ROOT, "etc", "torsieve.conf"), "rb") as f:
+        policies = {"shipped": f.read()}
+    policies.update({k: v.encode() for k, v in SEED_POLICIES.items()})
+    for name, text in policies.items():
+        write(os.path.join(CORPUS, "policy", "seed-" + name), text)
+    frames = []
+    for fixture in ("real-eth.pcap", "malformed.pcap", "linktypes-en10mb.pcap"):
+        with open(os.path.join(PCAPS, fixture), "rb") as f:
+            linktype, records = pcap_records(f.read())
+        frames += [bytes([LINK_IDS[linktype], len(fr)]) + fr
+                   for fr, _ in records if len(fr) <= 255]
+    for name, text in policies.items():
+        for i in range(0, len(frames), 40):
+            write(os.path.join(CORPUS, "classify", f"seed-{name}-{i // 40}"),
+                  text + b"\0" + b"".join(frames[i:i + 40]))
+    return len(policies)
+
+
 def main():
-    for sub in ("pcap", "decode"):
+    for sub in ("pcap", "decode", "policy", "classify"):
         os.makedirs(os.path.join(CORPUS, sub), exist_ok=True)
     written = 0
     sources = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")) +
@@ -70,7 +126,7 @@ def main():
             with open(out, "wb") as f:
                 f.write(data)
             written += 1
-    print(f"{len(sources)} capture seeds, {written} packet seeds")
+    print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds")
 
 
 if __name__ == "__main__":

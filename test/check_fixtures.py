@@ -145,9 +145,23 @@ def check_counters(ts, path):
     reasons = collections.Counter(p["anomaly"] for p in packets if "anomaly" in p)
     expect("anomalies", summary["anomalies"], dict(reasons))
     expect("anomalous", summary["anomalous"], sum(reasons.values()))
-    for key in ("file", "linktype", "packets", "bytes", "l3", "l4", "fragments", "anomalies"):
+    for key in ("file", "linktype", "packets", "bytes", "l3", "l4", "fragments", "anomalies",
+                "verdicts", "rules", "policy", "default_drops"):
         if key not in summary:
             problems.append(f"summary lacks {key}")
+    # Every packet under exactly one verdict, and exactly one reason: a rule,
+    # the implicit drop, or malformed.
+    verdicts = collections.Counter(p["verdict"] for p in packets)
+    for v in ("drop", "reject", "pass", "divert", "dns"):
+        expect(f"verdicts.{v}", summary["verdicts"][v], verdicts.get(v, 0))
+    expect("verdicts total", sum(summary["verdicts"].values()), len(packets))
+    hits = collections.Counter(p["rule"] for p in packets)
+    for rule in summary["rules"]:
+        expect(f"rule line {rule['line']} hits", rule["hits"], hits.get(rule["line"], 0))
+    expect("rule hits + default drops + malformed", sum(r["hits"] for r in summary["rules"]) +
+           summary["default_drops"] + summary["anomalous"], len(packets))
+    expect("malformed are dropped by no rule", sum(1 for p in packets if "anomaly" in p and
+                                                   (p["verdict"], p["rule"]) != ("drop", 0)), 0)
     report(name, not problems, "; ".join(problems))
 
 
@@ -340,6 +354,65 @@ def check_bad_input(ts, pcaps):
                r.stdout[:200])
 
 
+# ---- policies on the command line ----
+
+def check_policy_cli(ts, pcaps):
+    some = os.path.join(pcaps, "real-eth.pcap")
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = os.path.join(tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("# a policy with a typo\ndivert tcp to port { 80, 443 }\ndorp all\n")
+        good = os.path.join(tmp, "good.conf")
+        with open(good, "w") as f:
+            f.write("list web = { 80, 443 }\ndivert tcp to port $web\ndns udp to port 53\n")
+
+        r = run([ts, "check", "-c", bad])
+        want = f"{bad}:3:1: expected 'set', 'list' or an action (drop, reject, pass, divert, " \
+               f"dns), found 'dorp'"
+        report("check: a bad policy exits 2 with FILE:LINE:COL", r.returncode == 2 and
+               r.stderr.strip() == want and not r.stdout, f"exit {r.returncode} {r.stderr!r}")
+        r = run([ts, "replay", "-c", bad, "--json", some])
+        report("replay: a bad policy exits 2 with FILE:LINE:COL and no output",
+               r.returncode == 2 and r.stderr.strip() == f"torsieve replay: {want}" and
+               not r.stdout, f"exit {r.returncode} {r.stderr!r}")
+        r = run([ts, "check", "-c", good])
+        report("check: a good policy exits 0 and prints each rule",
+               r.returncode == 0 and "line 2     divert proto { tcp } to port { 80, 443 }"
+               in r.stdout and "2 rules, 1 lists" in r.stdout, r.stdout + r.stderr)
+        r = run([ts, "check", "-c", os.path.join(tmp, "missing.conf")])
+        report("check: a missing policy exits 2 naming it", r.returncode == 2 and
+               "missing.conf: No such file or directory" in r.stderr, r.stderr)
+        r = run([ts, "check", "--default"])
+        report("check --default: the shipped policy compiles",
+               r.returncode == 0 and "5 rules" in r.stdout, r.stdout + r.stderr)
+        with open(os.path.join(os.path.dirname(pcaps), "..", "etc", "torsieve.conf")) as f:
+            shipped = f.read()
+        r = subprocess.run([ts, "check", "-c", "-"], input=shipped, capture_output=True,
+                           text=True)
+        report("check: etc/torsieve.conf is what is built in",
+               r.returncode == 0 and r.stdout.split("\n", 1)[1] ==
+               run([ts, "check", "--default"]).stdout.split("\n", 1)[1], r.stderr)
+
+        s_default = replay_summary(ts, some)
+        s_good = json.loads(run([ts, "replay", "-c", good, "--json", some]).stdout)
+        report("replay without -c judges by the shipped policy",
+               s_default["policy"] == "built-in:etc/torsieve.conf" and
+               [r["line"] for r in s_default["rules"]] == [14, 17, 20, 24, 28], s_default["policy"])
+        report("replay -c judges by that policy; no match is the implicit drop",
+               s_good["policy"] == good and [r["line"] for r in s_good["rules"]] == [2, 3] and
+               s_good["default_drops"] == s_good["verdicts"]["drop"] - s_good["anomalous"] and
+               s_good["verdicts"]["divert"] == s_default["verdicts"]["divert"],
+               json.dumps(s_good["verdicts"]))
+        on = os.path.join(tmp, "on.conf")
+        with open(on, "w") as f:
+            f.write("pass on wlan0 tcp\ndrop all\n")
+        a = json.loads(run([ts, "replay", "-c", on, "--in", "wlan0", "--json", some]).stdout)
+        b = json.loads(run([ts, "replay", "-c", on, "--json", some]).stdout)
+        report("replay --in gives every packet that input interface",
+               a["rules"][0]["hits"] == a["l4"]["tcp"] and b["rules"][0]["hits"] == 0,
+               f"{a['rules']} {b['rules']}")
+
+
 # ---- generator determinism ----
 
 def check_generator(pcaps):
@@ -376,6 +449,7 @@ def main():
         check_counters(ts, path)
         check_oracle(ts, path)
     check_bad_input(ts, pcaps)
+    check_policy_cli(ts, pcaps)
     check_generator(pcaps)
     return 1 if RESULTS["fail"] else 0
 
