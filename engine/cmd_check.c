@@ -7,12 +7,12 @@
 #include "torsieve/policy.h"
 
 static const char check_usage[] =
-        "usage: torsieve check [-c POLICY] [--quiet]\\n"
-        "  Parse and compile POLICY (default " TS_POLICY_PATH "; - for\\n"
-        "  standard input) and print each rule as it was understood. Exits 0 when\\n"
-        "  the policy is good, 2 with FILE:LINE:COL: and the problem when not.\\n"
-        "  --default   check the shipped default policy built into this binary\\n"
-        "  --quiet     print nothing when the policy is good\\n";
+        "usage: torsieve check [-c POLICY | --default] [--quiet]\n"
+        "  Parse and compile POLICY (default " TS_POLICY_PATH "; - for\n"
+        "  standard input) and print each rule as it was understood. Exits 0 when\n"
+        "  the policy is good, 2 with FILE:LINE:COL: and the problem when not.\n"
+        "  --default   check the shipped default policy built into this binary\n"
+        "  --quiet     print nothing when the policy is good\n";
 
 int ts_cmd_check(int argc, char **argv)
 {

@@ -28,6 +28,11 @@ struct ts_token {
 	const char *start;
 	size_t len;
 	uint32_t line, col;
+	/* An item that came from a named list: the $reference it came through
+	 * at the place of use, for messages. */
+	const char *via;
+	size_t via_len;
+	uint32_t via_line, via_col;
 };
 
 struct ts_lexer {

@@ -46,6 +46,11 @@ void ts_lex_next(struct ts_lexer *lx)
 		} else if (c == '\\' && lx->pos + 1 < lx->len && lx->text[lx->pos + 1] == '\n') {
 			advance(lx); /* a continued line */
 			advance(lx);
+		} else if (c == '\\' && lx->pos + 2 < lx->len && lx->text[lx->pos + 1] == '\r' &&
+		           lx->text[lx->pos + 2] == '\n') {
+			advance(lx); /* a continued line, CRLF */
+			advance(lx);
+			advance(lx);
 		} else if (c == '#') {
 			while (lx->pos < lx->len && peek_char(lx) != '\n')
 				advance(lx);
@@ -53,6 +58,7 @@ void ts_lex_next(struct ts_lexer *lx)
 			break;
 		}
 	}
+	t->via = NULL;
 	t->line = lx->line;
 	t->col = lx->col;
 	t->start = lx->text + lx->pos;

@@ -34,7 +34,8 @@ struct parser {
 	char *err;
 	size_t errlen;
 	bool failed;
-	uint32_t over_cap_line, over_cap_col; /* the first rule past max-rules */
+	const char *defining; /* the list being defined, while its items are read */
+	size_t defining_len;
 };
 
 /* The items of a value set being parsed, after expanding $lists. */
@@ -73,7 +74,12 @@ static void bad_item(struct parser *ps, const struct ts_token *t, const char *wh
 {
 	char found[96];
 	ts_tok_describe(t, found, sizeof(found));
-	fail_at(ps, t->line, t->col, "expected %s, found %s", what, found);
+	if (t->via)
+		fail_at(ps, t->line, t->col,
+		        "expected %s, found %s (in list '$%.*s', used at %u:%u)", what, found,
+		        (int)t->via_len, t->via, t->via_line, t->via_col);
+	else
+		fail_at(ps, t->line, t->col, "expected %s, found %s", what, found);
 }
 
 static void next(struct parser *ps)
@@ -129,6 +135,13 @@ static bool items_add(struct parser *ps, struct items *it, const struct ts_token
 static bool items_add_ref(struct parser *ps, struct items *it, const struct ts_token *ref)
 {
 	const struct list_def *l = find_list(ps, ref);
+	if (!l && ps->defining && ps->defining_len == ref->len &&
+	    memcmp(ps->defining, ref->start, ref->len) == 0) {
+		fail_at(ps, ref->line, ref->col,
+		        "expected items or other lists, found '$%.*s' inside its own definition",
+		        (int)ref->len, ref->start);
+		return false;
+	}
 	if (!l) {
 		fail_at(ps, ref->line, ref->col,
 		        "expected a defined list, found '$%.*s' (define it "
@@ -136,9 +149,15 @@ static bool items_add_ref(struct parser *ps, struct items *it, const struct ts_t
 		        (int)ref->len, ref->start, (int)ref->len, ref->start);
 		return false;
 	}
-	for (uint32_t i = 0; i < l->count; i++)
-		if (!items_add(ps, it, &l->items[i]))
+	for (uint32_t i = 0; i < l->count; i++) {
+		struct ts_token t = l->items[i];
+		t.via = ref->start;
+		t.via_len = ref->len;
+		t.via_line = ref->line;
+		t.via_col = ref->col;
+		if (!items_add(ps, it, &t))
 			return false;
+	}
 	return true;
 }
 
@@ -165,8 +184,18 @@ static bool parse_items(struct parser *ps, struct items *it, bool negatable, con
 		expected(ps, what);
 		return false;
 	}
+	const struct ts_token open = *cur(ps);
 	next(ps);
 	for (;;) {
+		if (cur(ps)->kind == TOK_END) {
+			fail_at(ps, open.line, open.col,
+			        "expected '}' to close this '{', found end of file");
+			return false;
+		}
+		if (cur(ps)->kind == TOK_COMMA) {
+			expected(ps, it->count ? "another item or '}'" : "an item");
+			return false;
+		}
 		if (cur(ps)->kind == TOK_RBRACE && it->count == 0) {
 			expected(ps, "at least one item before '}'");
 			return false;
@@ -283,30 +312,38 @@ bad:
 	return false;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly six pairs of hex digits, separated by ':' or '-'. */
 static bool parse_mac(struct parser *ps, const struct ts_token *t, uint8_t out[6])
 {
-	char buf[32];
-	unsigned v[6];
-	char sep[5];
-	if (tok_copy(t, buf, sizeof(buf)) && t->len == 17 &&
-	    sscanf(buf, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x", &v[0], &sep[0], &v[1], &sep[1], &v[2],
-	           &sep[2], &v[3], &sep[3], &v[4], &sep[4], &v[5]) == 11) {
-		bool ok = true;
-		for (int i = 0; i < 5; i++)
-			ok = ok && (sep[i] == ':' || sep[i] == '-');
-		for (int i = 0; i < 6 && ok; i++)
-			out[i] = (uint8_t)v[i];
+	bool ok = t->kind == TOK_WORD && t->len == 17;
+	for (size_t i = 0; ok && i < 6; i++) {
+		const char *p = t->start + i * 3;
+		int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+		ok = hi >= 0 && lo >= 0 && (i == 5 || p[2] == ':' || p[2] == '-');
 		if (ok)
-			return true;
+			out[i] = (uint8_t)(hi << 4 | lo);
 	}
-	bad_item(ps, t, "a MAC address like 02:00:00:00:00:01");
-	return false;
+	if (!ok)
+		bad_item(ps, t, "a MAC address like 02:00:00:00:00:01");
+	return ok;
 }
 
 static bool parse_iface(struct parser *ps, const struct ts_token *t, char out[TS_IFNAME_MAX])
 {
-	if (t->len == 0 || t->len >= TS_IFNAME_MAX || memchr(t->start, '/', t->len)) {
-		bad_item(ps, t, "an interface name of at most 15 characters");
+	if (t->len == 0 || t->len >= TS_IFNAME_MAX || memchr(t->start, '/', t->len) ||
+	    memchr(t->start, ':', t->len)) {
+		bad_item(ps, t, "an interface name (at most 15 characters, no '/' or ':')");
 		return false;
 	}
 	memcpy(out, t->start, t->len);
@@ -604,57 +641,87 @@ static const struct {
 static bool parse_reject_kind(struct parser *ps, struct ts_rule *r)
 {
 	next(ps);
-	if (ts_tok_is(cur(ps), "icmp") || ts_tok_is(cur(ps), "icmp6"))
+	bool icmp_word = ts_tok_is(cur(ps), "icmp") || ts_tok_is(cur(ps), "icmp6");
+	if (icmp_word)
 		next(ps); /* "with icmp port-unreachable" reads naturally too */
-	for (size_t i = 0; i < sizeof(reject_names) / sizeof(reject_names[0]); i++)
+	for (size_t i = icmp_word ? 1 : 0; i < sizeof(reject_names) / sizeof(reject_names[0]); i++)
 		if (ts_tok_is(cur(ps), reject_names[i].name)) {
 			r->reject = reject_names[i].kind;
 			next(ps);
 			return true;
 		}
-	expected(ps, "tcp-reset, net-unreachable, host-unreachable, port-unreachable, "
-	             "proto-unreachable or admin-prohibited");
+	expected(ps, icmp_word ? "net-unreachable, host-unreachable, port-unreachable, "
+	                         "proto-unreachable or admin-prohibited"
+	                       : "tcp-reset, net-unreachable, host-unreachable, port-unreachable, "
+	                         "proto-unreachable or admin-prohibited");
 	return false;
 }
 
-/* Rules that can never match, or ask the kernel for what it cannot do, are
+/* Does the rule constrain the protocol to a subset of {a, b}? (b may equal a) */
+static bool protos_only(const struct ts_rule *r, uint8_t a, uint8_t b)
+{
+	if (!(r->match_mask & FIELD(TS_FIELD_PROTO)))
+		return false;
+	for (unsigned v = 0; v < 256; v++)
+		if (bitmap_has(r->protos, (uint8_t)v) && v != a && v != b)
+			return false;
+	return true;
+}
+
+/* The one family every item of a non-negated address list has, or 0. */
+static uint8_t addr_family(const struct ts_rule *r, enum ts_field f)
+{
+	const struct ts_addr_spec *s = f == TS_FIELD_SRC ? &r->src : &r->dst;
+	if (!(r->match_mask & FIELD(f)) || s->negated || s->count == 0)
+		return 0;
+	uint8_t family = s->prefixes[0].family;
+	for (uint32_t i = 1; i < s->count; i++)
+		if (s->prefixes[i].family != family)
+			return 0;
+	return family;
+}
+
+/* Rules that can never match, or ask for what the gateway cannot do, are
  * errors: they are almost always a typo. */
-static bool check_rule(struct parser *ps, const struct ts_rule *r)
+static const char *rule_problem(const struct ts_rule *r)
 {
 	uint32_t m = r->match_mask;
 	bool protos = m & FIELD(TS_FIELD_PROTO);
-	const char *why = NULL;
+	uint8_t family = (m & FIELD(TS_FIELD_FAMILY)) ? r->family : 0;
+	uint8_t src_family = addr_family(r, TS_FIELD_SRC),
+	        dst_family = addr_family(r, TS_FIELD_DST);
+
 	if ((m & (FIELD(TS_FIELD_SPORT) | FIELD(TS_FIELD_DPORT))) && protos &&
 	    !bitmap_has(r->protos, TS_IPPROTO_TCP) && !bitmap_has(r->protos, TS_IPPROTO_UDP))
-		why = "ports need tcp or udp among the protocols";
-	else if ((m & FIELD(TS_FIELD_TCP_FLAGS)) && protos &&
-	         !bitmap_has(r->protos, TS_IPPROTO_TCP))
-		why = "flags need tcp among the protocols";
-	else if ((m & FIELD(TS_FIELD_ICMP_TYPE)) && protos &&
-	         !bitmap_has(r->protos, TS_IPPROTO_ICMP) &&
-	         !bitmap_has(r->protos, TS_IPPROTO_ICMPV6))
-		why = "icmp-type needs icmp or icmp6 among the protocols";
-	else if ((m & FIELD(TS_FIELD_FAMILY)) && (m & FIELD(TS_FIELD_SRC)) && !r->src.negated) {
-		bool any = false;
-		for (uint32_t i = 0; i < r->src.count; i++)
-			any = any || r->src.prefixes[i].family == r->family;
-		if (!any)
-			why = "'from' lists no address of the rule's family";
-	}
-	if (!why && (m & FIELD(TS_FIELD_FAMILY)) && (m & FIELD(TS_FIELD_DST)) && !r->dst.negated) {
-		bool any = false;
-		for (uint32_t i = 0; i < r->dst.count; i++)
-			any = any || r->dst.prefixes[i].family == r->family;
-		if (!any)
-			why = "'to' lists no address of the rule's family";
-	}
-	if (!why && r->reject == TS_REJECT_TCP_RESET) {
-		bool tcp_only = protos && bitmap_has(r->protos, TS_IPPROTO_TCP);
-		for (unsigned v = 0; v < 256 && tcp_only; v++)
-			tcp_only = v == TS_IPPROTO_TCP || !bitmap_has(r->protos, (uint8_t)v);
-		if (!tcp_only)
-			why = "'with tcp-reset' needs a rule that matches tcp only";
-	}
+		return "ports need tcp or udp among the protocols";
+	if ((m & FIELD(TS_FIELD_TCP_FLAGS)) && protos && !bitmap_has(r->protos, TS_IPPROTO_TCP))
+		return "flags need tcp among the protocols";
+	if ((m & FIELD(TS_FIELD_ICMP_TYPE)) && protos && !bitmap_has(r->protos, TS_IPPROTO_ICMP) &&
+	    !bitmap_has(r->protos, TS_IPPROTO_ICMPV6))
+		return "icmp-type needs icmp or icmp6 among the protocols";
+	if (family && src_family && src_family != family)
+		return "'from' lists no address of the rule's family";
+	if (family && dst_family && dst_family != family)
+		return "'to' lists no address of the rule's family";
+	if (src_family && dst_family && src_family != dst_family)
+		return "'from' lists only one family's addresses and 'to' only the other's";
+	if (family == 4 && protos_only(r, TS_IPPROTO_ICMPV6, TS_IPPROTO_ICMPV6))
+		return "icmp6 travels only in IPv6 (inet6)";
+	if (family == 6 && protos_only(r, TS_IPPROTO_ICMP, TS_IPPROTO_ICMP))
+		return "icmp travels only in IPv4 (inet)";
+	if (r->reject == TS_REJECT_TCP_RESET && !protos_only(r, TS_IPPROTO_TCP, TS_IPPROTO_TCP))
+		return "'with tcp-reset' needs a rule that matches tcp only";
+	if (r->action == TS_VERDICT_DIVERT && !protos_only(r, TS_IPPROTO_TCP, TS_IPPROTO_TCP))
+		return "divert hands TCP connections to Tor, so it needs a rule that matches tcp "
+		       "only";
+	if (r->action == TS_VERDICT_DNS && !protos_only(r, TS_IPPROTO_UDP, TS_IPPROTO_TCP))
+		return "dns answers DNS queries, so it needs a rule that matches udp or tcp only";
+	return NULL;
+}
+
+static bool check_rule(struct parser *ps, const struct ts_rule *r)
+{
+	const char *why = rule_problem(r);
 	if (why) {
 		fail_at(ps, r->line, r->col, "expected a rule that can match, found one where %s",
 		        why);
@@ -707,10 +774,6 @@ static bool parse_rule(struct parser *ps, enum ts_verdict action)
 	r->line = cur(ps)->line;
 	r->col = cur(ps)->col;
 	r->action = action;
-	if (p->rule_count > p->limits.max_rules && !ps->over_cap_line) {
-		ps->over_cap_line = r->line;
-		ps->over_cap_col = r->col;
-	}
 	next(ps);
 
 	struct items it = {0};
@@ -795,7 +858,11 @@ static bool parse_list(struct parser *ps)
 		ps->lists = g;
 	}
 	struct items it = {0};
-	if (!parse_items(ps, &it, false, "'{', an item or $list")) {
+	ps->defining = name.start;
+	ps->defining_len = name.len;
+	bool ok = parse_items(ps, &it, false, "'{', an item or $list");
+	ps->defining = NULL;
+	if (!ok) {
 		free(it.tok);
 		return false;
 	}
@@ -892,11 +959,15 @@ static void parse_all(struct parser *ps)
 		if (ok && !at_end_of_statement(ps))
 			expected(ps, "end of line");
 	}
-	if (!ps->failed && ps->over_cap_line && ps->p->rule_count > ps->p->limits.max_rules)
-		fail_at(ps, ps->over_cap_line, ps->over_cap_col,
+	/* After the whole file: 'set' applies wherever it stands. */
+	const struct ts_policy *p = ps->p;
+	if (!ps->failed && p->rule_count > p->limits.max_rules) {
+		const struct ts_rule *first_over = &p->rules[p->limits.max_rules];
+		fail_at(ps, first_over->line, first_over->col,
 		        "expected at most max-rules (%u) rules, found more; raise it with 'set "
 		        "max-rules'",
-		        ps->p->limits.max_rules);
+		        p->limits.max_rules);
+	}
 }
 
 void ts_policy_free(struct ts_policy *p)

@@ -52,7 +52,7 @@ SEED_POLICIES = {
     "lists-and-negation": """list nets = { 10.0.0.0/8, 2001:db8::/32 }
 list web = { 80, 443, 8000-8999 }
 pass tcp to $nets port $web
-divert inet6 proto { tcp, 47 } from ! { fd00::/8 } port ! 0-1023 to any
+pass inet6 proto { tcp, 47 } from ! { fd00::/8 } port ! 0-1023 to any
 dns udp from port 1024-65535 to port 53
 reject with host-unreachable udp to 203.0.113.7
 reject tcp to port 25 with tcp-reset
@@ -63,7 +63,7 @@ set classifier-memory 4M
 drop mac { 02:00:00:00:00:01, 02-00-00-00-00-02 } on ! { br0, wlan0 }
 drop tcp flags S/SAFR
 pass icmp icmp-type { 0, 8 } code 0
-dns icmp6 icmp-type { 128, 129 }
+pass icmp6 icmp-type { 128, 129 }
 pass inet from 192.0.2.0/24 to 198.51.100.0/24 port 1-1023
 pass bpf "ip[8] < 5"
 drop all

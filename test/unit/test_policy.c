@@ -76,6 +76,38 @@ static void test_errors_name_the_place(void)
 	        {"set max-rules 5 6\n", "1:17: expected end of line, found '6'"},
 	        {"set frobs 3\n", "1:5: expected a setting (max-rules, classifier-memory), found "
 	                          "'frobs'"},
+	        {"pass tcp\npass udp\ndrop all\nset max-rules 2\n",
+	         "3:1: expected at most max-rules (2) rules, found more; raise it with 'set "
+	         "max-rules'"},
+	        {"pass mac 2:00:00:00:00:001\n",
+	         "1:10: expected a MAC address like 02:00:00:00:00:01, found '2:00:00:00:00:001'"},
+	        {"pass inet icmp6\n", "1:1: expected a rule that can match, found one where icmp6 "
+	                              "travels only in IPv6 (inet6)"},
+	        {"pass from 10.0.0.0/8 to fd00::/8\n",
+	         "1:1: expected a rule that can match, found one where 'from' lists only one "
+	         "family's addresses and 'to' only the other's"},
+	        {"divert udp to port 80\n",
+	         "1:1: expected a rule that can match, found one where "
+	         "divert hands TCP connections to Tor, so it needs a rule "
+	         "that matches tcp only"},
+	        {"dns all\n",
+	         "1:1: expected a rule that can match, found one where dns answers DNS "
+	         "queries, so it needs a rule that matches udp or tcp only"},
+	        {"reject tcp with icmp tcp-reset\n",
+	         "1:22: expected net-unreachable, host-unreachable, port-unreachable, "
+	         "proto-unreachable or admin-prohibited, found 'tcp-reset'"},
+	        {"pass to port { 80,, 443 }\n", "1:19: expected another item or '}', found ','"},
+	        {"pass on eth/0\n",
+	         "1:9: expected an interface name (at most 15 characters, no '/' "
+	         "or ':'), found 'eth/0'"},
+	        {"pass to {\n 10.0.0.1\n",
+	         "1:9: expected '}' to close this '{', found end of file"},
+	        {"list a = { $a }\n",
+	         "1:12: expected items or other lists, found '$a' inside its own definition"},
+	        {"list a = { 80, x }\npass tcp to port $a\n",
+	         "1:16: expected a port (0-65535) or range (1000-2000), found 'x' (in list '$a', "
+	         "used "
+	         "at 2:18)"},
 	        {"drop to port $\n", "1:14: expected a port, range, { list } or $list, found '$' "
 	                             "without a list name"},
 	};
@@ -137,7 +169,7 @@ static void test_format_round_trip(void)
 	        "list nets = { 10.0.0.0/8, 2001:db8::/32 }\n"
 	        "list web = { 80, 443, 8000-8999 }\n"
 	        "pass tcp to $nets port $web\n"
-	        "divert inet6 proto { tcp, 47 } from ! { fd00::/8 } port ! 0-1023 to any\n"
+	        "pass inet6 proto { tcp, 47 } from ! { fd00::/8 } port ! 0-1023 to any\n"
 	        "dns udp from port 1024-65535 to port 53\n"
 	        "reject with host-unreachable udp to 203.0.113.7\n"
 	        "reject tcp to port 25 with tcp-reset\n"
@@ -176,7 +208,7 @@ static void test_format_round_trip(void)
 		printf("  %s\n  in:\n%s", err, again);
 	}
 	ts_rule_format(&p->rules[1], line, sizeof(line));
-	CHECK_EQ_STR(line, "divert inet6 proto { tcp, 47 } from !{ fd00::/8 } port !{ 0-1023 }");
+	CHECK_EQ_STR(line, "pass inet6 proto { tcp, 47 } from !{ fd00::/8 } port !{ 0-1023 }");
 	ts_rule_format(&p->rules[6], line, sizeof(line));
 	CHECK_EQ_STR(line, "drop proto { tcp } flags S/FSRA");
 	ts_policy_free(q);
@@ -276,7 +308,7 @@ static void test_negation_and_missing_fields(void)
 	char err[512];
 	struct ts_policy *p = parse("pass to ! 10.0.0.0/8\n"
 	                            "divert tcp to port ! 80\n"
-	                            "dns from ! 2001:db8::/32 port 53\n",
+	                            "dns udp from ! 2001:db8::/32 port 53\n",
 	                            err, sizeof(err));
 	CHECK(p != NULL);
 	if (!p)
@@ -297,12 +329,20 @@ static void test_negation_and_missing_fields(void)
 	CHECK_EQ_INT(judge(p, &inside, NULL), 0);
 	struct pkt icmp = ip_packet("192.0.2.1", "10.1.2.3", 1, 0, 0);
 	CHECK_EQ_INT(judge(p, &icmp, NULL), 0); /* ports need ports, negated or not */
-	struct pkt dns_in = ip_packet("2001:db8::1", "fd77::1", 17, 53, 5000);
-	struct pkt dns_out = ip_packet("2001:db9::1", "fd77::1", 17, 53, 5000);
-	dns_in.d.dst_addr[0] = 0x0a; /* keep rule 1 out of the way */
-	dns_out.d.dst_addr[0] = 0x0a;
-	dns_in.d.l3 = dns_out.d.l3 = TS_L3_IPV6;
-	CHECK_EQ_INT(judge(p, &dns_out, NULL), 1);
+	ts_policy_free(p);
+
+	p = parse("dns udp from ! 2001:db8::/32 port 53\n", err, sizeof(err));
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	struct pkt listed = ip_packet("2001:db8::1", "fd77::1", 17, 53, 5000);
+	struct pkt unlisted = ip_packet("2001:db9::1", "fd77::1", 17, 53, 5000);
+	struct pkt v4 = ip_packet("192.0.2.1", "10.0.0.1", 17, 53, 5000);
+	CHECK_EQ_INT(judge(p, &listed, NULL), 0);
+	CHECK_EQ_INT(judge(p, &unlisted, NULL), 1);
+	CHECK_EQ_INT(judge(p, &v4, NULL), 1); /* no IPv6 source: not in the list */
+	unlisted.d.sport = 54;
+	CHECK_EQ_INT(judge(p, &unlisted, NULL), 0);
 	ts_policy_free(p);
 }
 
@@ -312,7 +352,7 @@ static void test_mac_iface_flags_icmp(void)
 	struct ts_policy *p = parse("drop mac 02:00:00:00:00:01\n"
 	                            "pass on wlan0 tcp flags S/SA\n"
 	                            "reject on ! wlan0 icmp icmp-type 8 code 0\n"
-	                            "dns icmp6 icmp-type { 128, 129 }\n",
+	                            "pass icmp6 icmp-type { 128, 129 }\n",
 	                            err, sizeof(err));
 	CHECK(p != NULL);
 	if (!p)
@@ -374,6 +414,21 @@ static void test_bpf_on_real_bytes(void)
 	ts_policy_free(p);
 }
 
+static void test_crlf_and_continuations(void)
+{
+	char err[512];
+	struct ts_policy *p =
+	        parse("pass tcp \\\r\n  to port 80\r\ndrop all\r\n", err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->rule_count, 2);
+		CHECK_EQ_INT(p->rules[1].line, 3);
+	} else {
+		printf("  %s\n", err);
+	}
+	ts_policy_free(p);
+}
+
 static void test_settings_and_lists(void)
 {
 	char err[512];
@@ -408,5 +463,6 @@ int main(void)
 	RUN(test_mac_iface_flags_icmp);
 	RUN(test_bpf_on_real_bytes);
 	RUN(test_settings_and_lists);
+	RUN(test_crlf_and_continuations);
 	return check_exit_code();
 }
