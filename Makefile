@@ -70,7 +70,7 @@ FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g 
 DEPS_PKGS := make gcc clang clang-format libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
-.PHONY: all deps test demo fuzz fuzzers bench clean units unit-core
+.PHONY: all deps test demo fuzz fuzzers fuzz-replays bench clean units unit-core
 # Keep the objects that chained rules build on the way (fuzz harness objects).
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -110,6 +110,7 @@ $(UNIT_FULL:%=$(O)/%): $(O)/%: $(O)/test/unit/%.o $(O)/libtorsieve.a
 # Fuzz harnesses, two ways: with libFuzzer (clang), and as plain programs
 # that replay a corpus (any compiler, built in $(O) with the test variant).
 fuzzers: $(FUZZERS:%=$(FUZZ_O)/fuzz_%)
+fuzz-replays: $(FUZZERS:%=$(O)/replay_%)
 
 $(FUZZ_O)/fuzz_%: fuzz/fuzz_%.c $(ENGINE_SRCS) $(FUZZ_O)/gen/default_policy.c \
 		$(wildcard include/torsieve/*.h)

@@ -57,8 +57,7 @@ counted() {
 echo "== builds"
 step "build gcc -Werror" make -j2 CC=gcc build/gcc/torsieve
 step "build clang -Werror" make -j2 CC=clang build/clang/torsieve
-step "build ASan+UBSan" make -j2 CC=clang SANITIZE=1 build/clang-san/torsieve units \
-	build/clang-san/replay_decode build/clang-san/replay_pcap
+step "build ASan+UBSan" make -j2 CC=clang SANITIZE=1 build/clang-san/torsieve units fuzz-replays
 step "build gcc unit tests" make -j2 CC=gcc units
 step "build libFuzzer harnesses" make -j2 fuzzers
 step "build MIPS big-endian core" make -j2 O=build/mips CC=mips-linux-gnu-gcc LDFLAGS=-static \
