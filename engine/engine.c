@@ -9,13 +9,27 @@ void ts_engine_init(struct ts_engine *e)
 	memset(e, 0, sizeof(*e));
 }
 
+static void flow_ended(void *ctx, struct ts_flow *flow, const char *why)
+{
+	struct ts_engine *e = ctx;
+	struct ts_flow_event ev = {.flow = flow, .why = why};
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_flow_end)
+			e->plugins[i]->on_flow_end(e->plugins[i]->ctx, &ev);
+}
+
 int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const char *iface)
 {
 	uint64_t *hits = calloc(p->rule_count ? p->rule_count : 1, sizeof(*hits));
-	if (!hits)
+	struct ts_flow_table *flows = ts_flow_table_new(&p->limits.flows, flow_ended, e);
+	if (!hits || !flows) {
+		free(hits);
+		ts_flow_table_free(flows);
 		return -1;
-	free(e->stats.rule_hits);
+	}
+	ts_engine_release(e);
 	e->stats.rule_hits = hits;
+	e->flows = flows;
 	e->policy = p;
 	e->iface = iface;
 	return 0;
@@ -25,6 +39,8 @@ void ts_engine_release(struct ts_engine *e)
 {
 	free(e->stats.rule_hits);
 	e->stats.rule_hits = NULL;
+	ts_flow_table_free(e->flows);
+	e->flows = NULL;
 }
 
 int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
@@ -51,7 +67,19 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 		        .wirelen = pkt->len,
 		        .iface = e->iface,
 		};
-		ts_policy_judge(e->policy, &in, &judgement);
+		if (dec.anomaly != TS_ANOM_NONE) {
+			/* Malformed: dropped before any rule, and no flow is made for it. */
+			ts_policy_judge(e->policy, &in, &judgement);
+		} else {
+			int64_t now = pkt->ts_sec * 1000000 + pkt->ts_usec;
+			bool created;
+			struct ts_flow *f = ts_flow_lookup(e->flows, &dec, now, &created, &ev.side);
+			if (created)
+				ts_policy_judge(e->policy, &in, &f->verdict);
+			judgement = f->verdict;
+			ts_flow_update(e->flows, f, &dec, ev.side, pkt->len, now);
+			ev.flow = f;
+		}
 		ts_stats_count_verdict(&e->stats, &dec, &judgement);
 		ev.judgement = &judgement;
 	}
@@ -88,6 +116,10 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 		return -1;
 	}
 
+	if (e->flows) {
+		ts_flow_flush(e->flows);
+		ts_flow_get_stats(e->flows, &e->stats.flows);
+	}
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_finish)
 			e->plugins[i]->on_finish(e->plugins[i]->ctx, &e->run, &e->stats);

@@ -927,8 +927,38 @@ static bool parse_set(struct parser *ps)
 			expected(ps, "a size such as 64M (K, M or G; at most 1048576 of a unit)");
 			return false;
 		}
+	} else if (ts_tok_is(cur(ps), "max-flows")) {
+		next(ps);
+		char buf[16];
+		unsigned long v;
+		if (!tok_copy(cur(ps), buf, sizeof(buf)) || !parse_uint(buf, 1ul << 24, &v) ||
+		    v == 0) {
+			expected(ps, "a number of flows from 1 to 16777216");
+			return false;
+		}
+		lim->flows.max_flows = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "timeout")) {
+		next(ps);
+		int c = 0;
+		while (c < TS_FLOW_CLASSES &&
+		       !ts_tok_is(cur(ps), ts_flow_class_name((enum ts_flow_class)c)))
+			c++;
+		if (c == TS_FLOW_CLASSES) {
+			expected(ps, "a flow class (tcp-opening, tcp-established, tcp-closing, "
+			             "udp, other)");
+			return false;
+		}
+		next(ps);
+		char buf[16];
+		unsigned long v;
+		if (!tok_copy(cur(ps), buf, sizeof(buf)) || !parse_uint(buf, 86400 * 7, &v) ||
+		    v == 0) {
+			expected(ps, "a timeout in seconds from 1 to 604800");
+			return false;
+		}
+		lim->flows.timeout[c] = (uint32_t)v;
 	} else {
-		expected(ps, "a setting (max-rules, classifier-memory)");
+		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout)");
 		return false;
 	}
 	next(ps);
@@ -993,6 +1023,7 @@ struct ts_policy *ts_policy_parse(const char *text, size_t len, const char *name
 	}
 	p->limits.max_rules = DEFAULT_MAX_RULES;
 	p->limits.classifier_memory = DEFAULT_CLASSIFIER;
+	ts_flow_config_default(&p->limits.flows);
 	p->bpf_match = ts_bpf_match;
 
 	struct parser ps = {.name = name, .p = p, .err = err, .errlen = errlen};

@@ -35,7 +35,7 @@ static const char *proto_name(uint8_t ip_proto)
 }
 
 static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
-                        const struct ts_judgement *j)
+                        const struct ts_judgement *j, const struct ts_flow *flow)
 {
 	fprintf(out,
 	        "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
@@ -82,6 +82,8 @@ static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_
 	if (j)
 		fprintf(out, ",\"verdict\":\"%s\",\"rule\":%" PRIu32, ts_verdict_name(j->verdict),
 		        j->line);
+	if (flow)
+		fprintf(out, ",\"flow\":%" PRIu64, flow->id);
 	fputs("}\n", out);
 }
 
@@ -144,7 +146,7 @@ static void packet_log_on_packet(void *ctx, const struct ts_packet_event *ev)
 {
 	const struct ts_output_opts *o = ctx;
 	if (o->json)
-		json_packet(o->out, ev->pkt, ev->dec, ev->judgement);
+		json_packet(o->out, ev->pkt, ev->dec, ev->judgement, ev->flow);
 	else
 		human_packet(o->out, ev->pkt, ev->dec, ev->judgement);
 }

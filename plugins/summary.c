@@ -57,6 +57,11 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 			        i ? "," : "", p->rules[i].line, ts_verdict_name(p->rules[i].action),
 			        s->rule_hits[i]);
 		fputc(']', out);
+		const struct ts_flow_stats *f = &s->flows;
+		fprintf(out,
+		        ",\"flows\":{\"total\":%" PRIu64 ",\"tcp\":%" PRIu64 ",\"udp\":%" PRIu64
+		        ",\"other\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
+		        f->total, f->tcp, f->udp, f->other, f->evicted, f->expired);
 	}
 	fputs("}\n", out);
 }
@@ -100,6 +105,11 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 		fprintf(out, "  line %-5" PRIu32 " %-7s %" PRIu64 "\n", p->rules[i].line,
 		        ts_verdict_name(p->rules[i].action), s->rule_hits[i]);
 	fprintf(out, "  no rule matched (dropped) %" PRIu64 "\n", s->default_drops);
+	fprintf(out,
+	        "flows       %" PRIu64 " (tcp %" PRIu64 ", udp %" PRIu64 ", other %" PRIu64
+	        "; %" PRIu64 " expired, %" PRIu64 " evicted)\n",
+	        s->flows.total, s->flows.tcp, s->flows.udp, s->flows.other, s->flows.expired,
+	        s->flows.evicted);
 	if (bad)
 		fprintf(out, "  malformed (dropped)       %" PRIu64 "\n", bad);
 }

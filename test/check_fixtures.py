@@ -162,7 +162,25 @@ def check_counters(ts, path):
            summary["default_drops"] + summary["anomalous"], len(packets))
     expect("malformed are dropped by no rule", sum(1 for p in packets if "anomaly" in p and
                                                    (p["verdict"], p["rule"]) != ("drop", 0)), 0)
-    report(name, not problems, "; ".join(problems))
+    # Flows: the verdict is decided on a flow's first packet and kept.
+    by_flow = {}
+    for p in packets:
+        if "anomaly" in p:
+            if "flow" in p:
+                problems.append(f"malformed packet {p['n']} has a flow")
+            continue
+        if "flow" not in p:
+            problems.append(f"packet {p['n']} has no flow")
+            continue
+        first = by_flow.setdefault(p["flow"], (p["verdict"], p["rule"]))
+        if first != (p["verdict"], p["rule"]):
+            problems.append(f"packet {p['n']}: flow {p['flow']} was {first}, now "
+                            f"{(p['verdict'], p['rule'])}")
+    flows = summary.get("flows", {})
+    expect("flows.total", flows.get("total"), len(by_flow))
+    expect("flows by protocol", flows.get("tcp", 0) + flows.get("udp", 0) + flows.get("other", 0),
+           flows.get("total"))
+    report(name, not problems, "; ".join(problems[:6]))
 
 
 # ---- oracle: tcpdump ----

@@ -18,18 +18,20 @@ struct ts_engine {
 	struct ts_run_info run;
 	const struct ts_policy *policy;
 	const char *iface;
+	struct ts_flow_table *flows; /* made with the policy, from its flow settings */
 	const struct ts_plugin *plugins[TS_ENGINE_MAX_PLUGINS];
 	size_t plugin_count;
 };
 
 void ts_engine_init(struct ts_engine *e);
 
-/* Judge every packet by p (which must outlive the engine). iface, if not
- * NULL, is the input interface of every packet (for `on` matches in
- * replay). Returns -1 when the per-rule counters cannot be allocated. */
+/* Judge every flow by p (which must outlive the engine) on its first
+ * packet, and every later packet of it by that verdict. iface, if not NULL,
+ * is the input interface of every packet (for `on` matches in replay).
+ * Returns -1 when the flow table or the per-rule counters cannot be had. */
 int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const char *iface);
 
-/* Frees what the engine allocated (the per-rule counters). */
+/* Frees what the engine allocated (flow table, per-rule counters). */
 void ts_engine_release(struct ts_engine *e);
 
 /* Returns -1 when TS_ENGINE_MAX_PLUGINS are already attached. */

@@ -11,6 +11,7 @@
 #define TORSIEVE_PLUGIN_H
 
 #include "torsieve/decode.h"
+#include "torsieve/flow.h"
 #include "torsieve/source.h"
 #include "torsieve/stats.h"
 
@@ -30,12 +31,18 @@ struct ts_packet_event {
 	const struct ts_packet *pkt;
 	const struct ts_decoded *dec;
 	const struct ts_judgement *judgement; /* NULL when the run has no policy */
+	const struct ts_flow *flow;           /* NULL for malformed packets and without a policy */
+	int side;                             /* the packet's key side in flow */
 };
 
 /* Reassembled bytes of one direction of a stream (filled by the reassembler). */
 struct ts_stream_event;
-/* A flow that ended: timed out, evicted, closed or flushed at the end of a run. */
-struct ts_flow_event;
+
+/* A flow that ended: expired, evicted, or flushed at the end of a run. */
+struct ts_flow_event {
+	const struct ts_flow *flow;
+	const char *why;
+};
 
 struct ts_plugin {
 	const char *name;

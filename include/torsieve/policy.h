@@ -113,10 +113,31 @@ struct ts_rule {
 	void *bpf_prog; /* the compiled program (struct bpf_program) */
 };
 
+/* Flow timeout classes (flow.h): each has its own idle timeout. */
+enum ts_flow_class {
+	TS_FLOW_TCP_OPENING = 0, /* SYN seen, not yet established */
+	TS_FLOW_TCP_ESTABLISHED,
+	TS_FLOW_TCP_CLOSING, /* FIN or RST seen */
+	TS_FLOW_UDP,
+	TS_FLOW_OTHER,
+	TS_FLOW_CLASSES
+};
+
+/* The flow table's cap and timeouts (`set max-flows N`,
+ * `set timeout CLASS SECONDS`). */
+struct ts_flow_config {
+	uint32_t max_flows;                /* default 65536 */
+	uint32_t timeout[TS_FLOW_CLASSES]; /* seconds idle; 30 3600 30 60 30 */
+};
+
+void ts_flow_config_default(struct ts_flow_config *c);
+const char *ts_flow_class_name(enum ts_flow_class c);
+
 /* Caps a policy file can set (`set NAME VALUE`), with their defaults. */
 struct ts_policy_limits {
 	uint32_t max_rules;         /* default 100000 */
 	uint64_t classifier_memory; /* bytes, default 64 MiB */
+	struct ts_flow_config flows;
 };
 
 struct ts_classifier;

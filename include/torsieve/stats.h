@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "torsieve/decode.h"
+#include "torsieve/flow.h"
 #include "torsieve/policy.h"
 
 #define TS_L3_BUCKETS (TS_L3_OTHER + 1)
@@ -31,6 +32,8 @@ struct ts_stats {
 	uint64_t verdicts[TS_VERDICT_COUNT];
 	uint64_t default_drops;
 	uint64_t *rule_hits; /* one per policy rule; owned by the engine */
+
+	struct ts_flow_stats flows; /* as of the end of the run */
 };
 
 void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,
