@@ -58,6 +58,11 @@ int ts_cmd_check(int argc, char **argv)
 		       "%zu bytes (classifier-memory %llu, max-rules %u)\n",
 		       cs.fields, cs.vectors, cs.intervals, cs.memory,
 		       (unsigned long long)p->limits.classifier_memory, p->limits.max_rules);
+		const struct ts_flow_config *f = &p->limits.flows;
+		printf("flows: max-flows %u, timeouts", f->max_flows);
+		for (int c = 0; c < TS_FLOW_CLASSES; c++)
+			printf(" %s %us", ts_flow_class_name((enum ts_flow_class)c), f->timeout[c]);
+		printf("\n");
 	}
 	ts_policy_free(p);
 	return TS_EXIT_OK;

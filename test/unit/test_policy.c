@@ -450,6 +450,25 @@ static void test_settings_and_lists(void)
 	CHECK_EQ_INT(p->rules[0].dport.count, 2);
 	CHECK_EQ_INT(p->rules[0].line, 5);
 	ts_policy_free(p);
+
+	p = parse("set max-flows 10\nset timeout udp 5\nset timeout tcp-established 7200\n"
+	          "drop all\n",
+	          err, sizeof(err));
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_EQ_INT(p->limits.flows.max_flows, 10);
+	CHECK_EQ_INT(p->limits.flows.timeout[TS_FLOW_UDP], 5);
+	CHECK_EQ_INT(p->limits.flows.timeout[TS_FLOW_TCP_ESTABLISHED], 7200);
+	CHECK_EQ_INT(p->limits.flows.timeout[TS_FLOW_TCP_OPENING], 30);
+	ts_policy_free(p);
+	p = parse("set timeout tcp 5\n", err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err, "t.conf:1:13: expected a flow class (tcp-opening, tcp-established, "
+	                  "tcp-closing, udp, other), found 'tcp'");
+	p = parse("set max-flows 0\n", err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err, "t.conf:1:15: expected a number of flows from 1 to 16777216, found '0'");
 }
 
 int main(void)
