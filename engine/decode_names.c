@@ -14,6 +14,22 @@ const char *ts_anomaly_name(enum ts_anomaly a)
 	return anomaly_names[a];
 }
 
+const char *ts_ip_proto_name(uint8_t ip_proto)
+{
+	switch (ip_proto) {
+	case TS_IPPROTO_TCP:
+		return "tcp";
+	case TS_IPPROTO_UDP:
+		return "udp";
+	case TS_IPPROTO_ICMP:
+		return "icmp";
+	case TS_IPPROTO_ICMPV6:
+		return "icmp6";
+	default:
+		return NULL;
+	}
+}
+
 const char *ts_link_name(enum ts_link link)
 {
 	switch (link) {

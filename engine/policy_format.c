@@ -51,29 +51,13 @@ static void emit_ports(struct out *o, const struct ts_port_spec *s)
 	emit(o, " }");
 }
 
-static const char *proto_name(unsigned v)
-{
-	switch (v) {
-	case TS_IPPROTO_TCP:
-		return "tcp";
-	case TS_IPPROTO_UDP:
-		return "udp";
-	case TS_IPPROTO_ICMP:
-		return "icmp";
-	case TS_IPPROTO_ICMPV6:
-		return "icmp6";
-	default:
-		return NULL;
-	}
-}
-
 static void emit_bitmap(struct out *o, const char *word, const uint8_t *bitmap, bool protos)
 {
 	emit(o, " %s {", word);
 	const char *sep = " ";
 	for (unsigned v = 0; v < 256; v++)
 		if (bitmap[v >> 3] & (1u << (v & 7))) {
-			const char *name = protos ? proto_name(v) : NULL;
+			const char *name = protos ? ts_ip_proto_name(v) : NULL;
 			if (name)
 				emit(o, "%s%s", sep, name);
 			else

@@ -14,7 +14,7 @@ struct pcap_source {
 
 /* libpcap's DLT values for the framings the decoder knows. DLT_RAW is 12 on
  * most systems and 14 on OpenBSD; a file's LINKTYPE_RAW (101) maps to it. */
-static enum ts_link link_from_dlt(int dlt)
+enum ts_link ts_link_from_dlt(int dlt)
 {
 	switch (dlt) {
 	case DLT_EN10MB:
@@ -97,7 +97,7 @@ static struct ts_source *pcap_source_wrap(pcap_t *pcap, const char *name, char *
 	ps->base.ops = &pcap_source_ops;
 	snprintf(ps->base.name, sizeof(ps->base.name), "%s", name);
 	ps->base.linktype = pcap_datalink(pcap);
-	ps->base.link = link_from_dlt(ps->base.linktype);
+	ps->base.link = ts_link_from_dlt(ps->base.linktype);
 	ps->base.link_label = pcap_datalink_val_to_name(ps->base.linktype);
 	if (!ps->base.link_label)
 		ps->base.link_label = "unknown";

@@ -17,23 +17,6 @@ static bool has_addresses(const struct ts_decoded *d)
 	return d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6;
 }
 
-/* The protocol by name where torsieve has one, else NULL (print the number). */
-static const char *proto_name(uint8_t ip_proto)
-{
-	switch (ip_proto) {
-	case TS_IPPROTO_TCP:
-		return "tcp";
-	case TS_IPPROTO_UDP:
-		return "udp";
-	case TS_IPPROTO_ICMP:
-		return "icmp";
-	case TS_IPPROTO_ICMPV6:
-		return "icmp6";
-	default:
-		return NULL;
-	}
-}
-
 static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
                         const struct ts_judgement *j, const struct ts_flow *flow)
 {
@@ -47,7 +30,7 @@ static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_
 		ts_format_addr(d, d->dst_addr, dst, sizeof(dst));
 		fprintf(out, ",\"l3\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\"", ts_l3_name(d->l3), src,
 		        dst);
-		const char *name = proto_name(d->ip_proto);
+		const char *name = ts_ip_proto_name(d->ip_proto);
 		if (name)
 			fprintf(out, ",\"proto\":\"%s\"", name);
 		else
@@ -110,7 +93,7 @@ static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts
 		human_endpoint(out, d, d->src_addr, d->sport);
 		fputs(" > ", out);
 		human_endpoint(out, d, d->dst_addr, d->dport);
-		const char *name = proto_name(d->ip_proto);
+		const char *name = ts_ip_proto_name(d->ip_proto);
 		if (name)
 			fprintf(out, " %s", name);
 		else

@@ -212,6 +212,8 @@ enum ts_anomaly ts_decode_ip(const uint8_t *data, uint32_t caplen, uint32_t wire
                              struct ts_decoded *out);
 
 const char *ts_anomaly_name(enum ts_anomaly a);
+/* "tcp", "udp", "icmp", "icmp6", or NULL for protocols shown by number. */
+const char *ts_ip_proto_name(uint8_t ip_proto);
 const char *ts_link_name(enum ts_link link);
 const char *ts_l3_name(enum ts_l3 l3);
 const char *ts_l4_name(enum ts_l4 l4);

@@ -58,6 +58,10 @@ static inline void ts_source_close(struct ts_source *src)
 		src->ops->close(src);
 }
 
+/* torsieve's framing for a capture's DLT value (TS_LINK_UNSUPPORTED for
+ * those the decoder does not know). */
+enum ts_link ts_link_from_dlt(int dlt);
+
 /*
  * Open a pcap or pcapng file ("-" is standard input). On failure returns NULL
  * and writes "PATH: reason" into err.

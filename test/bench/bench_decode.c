@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "torsieve/decode.h"
+#include "torsieve/source.h"
 
 #define MAX_PACKETS 100000
 
@@ -31,20 +32,6 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static enum ts_link link_of(int dlt)
-{
-	switch (dlt) {
-	case DLT_EN10MB:
-		return TS_LINK_ETHERNET;
-	case DLT_LINUX_SLL:
-		return TS_LINK_SLL;
-	case DLT_LINUX_SLL2:
-		return TS_LINK_SLL2;
-	default:
-		return TS_LINK_UNSUPPORTED;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "test/pcaps/real-eth.pcap";
@@ -57,7 +44,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_decode: %s\n", err);
 		return 2;
 	}
-	enum ts_link link = link_of(pcap_datalink(p));
+	enum ts_link link = ts_link_from_dlt(pcap_datalink(p));
 	struct bpf_program prog;
 	if (pcap_compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
 		fprintf(stderr, "bench_decode: %s\n", pcap_geterr(p));
