@@ -134,10 +134,17 @@ fuzz: deps fuzzers
 	done
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory O=build/bench SANITIZE= CFLAGS="-O2 -g" build/bench/bench_decode
+	$(Q)$(MAKE) --no-print-directory O=build/bench SANITIZE= CFLAGS="-O2 -g" \
+		build/bench/bench_decode build/bench/bench_classify
 	$(Q)build/bench/bench_decode
+	$(Q)build/bench/bench_classify
 
 build/bench/bench_decode: test/bench/bench_decode.c $(O)/libtorsieve.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/bench/bench_classify: test/bench/bench_classify.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -1,18 +1,24 @@
 /*
  * The compiled classifier (see classify.h for the idea).
  *
- * A vector is one block of 64-bit words: [aggregate: A][rank: A][packed],
- * where the aggregate has bit w set when rule word w is not zero, rank[a] is
- * the number of packed words before aggregate word a, and packed holds the
- * non-zero rule words in order. A = ceil(W / 64), W = ceil(rules / 64).
+ * A vector is one block of 64-bit words: [aggregate: A][rank: A][words],
+ * where the aggregate has bit w set when rule word w is not zero. In a group
+ * of up to DENSE_WORDS words, the words are all stored and word w is at w.
+ * In a larger group only the non-zero words are stored (packed), rank[a] is
+ * the number of packed words before aggregate word a, and finding a word
+ * takes a popcount (a library call on CPUs without the instruction, which is
+ * why small groups do without). A = ceil(W / 64), W = ceil(rules / 64).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "torsieve/bytes.h"
 #include "torsieve/classify.h"
 
 typedef const uint64_t *vec_t;
+
+#define DENSE_WORDS 8
 
 #define FIELD(f) (1u << (f))
 
@@ -45,10 +51,22 @@ struct block {
 	uint64_t data[];
 };
 
-struct ts_classifier {
-	const struct ts_policy *policy;
-	uint32_t rules, words, agg_words;
-	uint32_t active; /* fields looked up per packet */
+/*
+ * Rules are grouped by the set of fields they constrain, and each group is
+ * classified on its own. Inside a group no rule is a wildcard on a field
+ * another rule of it constrains, so one field's "rules I do not constrain"
+ * cannot pollute the intersection with another's (which is what made
+ * interleaved 'from' and 'to' block lists visit every word). The first
+ * match is the lowest over the groups; groups are visited in order of their
+ * first rule, and a group that starts past the best match so far is skipped.
+ */
+struct group {
+	uint32_t first_rule; /* global index of the group's first rule */
+	uint32_t rules;
+	uint32_t *index; /* local rule -> global rule, increasing */
+	uint32_t words, agg_words;
+	bool packed;     /* words > DENSE_WORDS: only non-zero words stored */
+	uint32_t active; /* the fields its rules constrain, looked up per packet */
 	vec_t all;
 	vec_t family[3];  /* not IP, IPv4, IPv6 */
 	vec_t proto[257]; /* 256: not IP */
@@ -62,6 +80,14 @@ struct ts_classifier {
 	vec_t icmp_type[256], icmp_type_none;
 	vec_t icmp_code[256], icmp_code_none;
 	uint64_t *bpf_rules; /* dense: rules with a bpf expression */
+};
+
+struct ts_classifier {
+	const struct ts_policy *policy;
+	uint32_t rules;
+	uint32_t group_count;
+	struct group *groups; /* by first rule */
+	uint32_t active;      /* union of the groups' fields */
 
 	struct block *blocks;
 	size_t memory;
@@ -72,8 +98,12 @@ struct ts_classifier {
 
 struct builder {
 	struct ts_classifier *c;
+	struct group *g; /* the group being built */
 	const struct ts_policy *p;
+	uint32_t n;            /* rules in the group */
+	const uint32_t *index; /* local -> global */
 	uint32_t W, A;
+	bool packed;
 	uint64_t *dense; /* scratch: W words */
 	vec_t *table;    /* interned vectors, open addressing */
 	uint32_t table_cap, table_used;
@@ -127,6 +157,11 @@ static void *keep(struct builder *b, size_t bytes)
 	return mem;
 }
 
+static const struct ts_rule *rule_at(const struct builder *b, uint32_t local)
+{
+	return &b->p->rules[b->index[local]];
+}
+
 static void dense_clear(struct builder *b)
 {
 	memset(b->dense, 0, (size_t)b->W * 8);
@@ -154,34 +189,42 @@ static uint64_t hash_words(const uint64_t *words, uint32_t n)
 	return h;
 }
 
+/* Calls fn(w, word) for each non-zero word w of a stored vector, in order. */
+#define FOR_EACH_STORED_WORD(b, v, w, word, body)                                   \
+	do {                                                                        \
+		uint32_t k_ = 0;                                                    \
+		for (uint32_t w = 0; w < (b)->W; w++) {                             \
+			if (!((v)[w / 64] & (1ull << (w % 64))))                    \
+				continue;                                           \
+			uint64_t word = (v)[2 * (b)->A + ((b)->packed ? k_++ : w)]; \
+			body;                                                       \
+		}                                                                   \
+	} while (0)
+
 static uint64_t hash_packed(const struct builder *b, vec_t v)
 {
 	/* The same value hash_words gives for the dense form. */
 	uint64_t h = 0xcbf29ce484222325ull;
-	uint32_t k = 0;
-	for (uint32_t w = 0; w < b->W; w++) {
-		if (!(v[w / 64] & (1ull << (w % 64))))
-			continue;
-		h ^= v[2 * b->A + k++] + w;
+	FOR_EACH_STORED_WORD(b, v, w, word, {
+		h ^= word + w;
 		h *= 0x100000001b3ull;
 		h ^= h >> 29;
-	}
+	});
 	return h;
 }
 
 static bool packed_equals_dense(const struct builder *b, vec_t v, const uint64_t *dense)
 {
-	uint32_t k = 0;
-	for (uint32_t w = 0; w < b->W; w++) {
-		bool stored = v[w / 64] & (1ull << (w % 64));
-		if (!stored) {
-			if (dense[w])
-				return false;
-		} else if (v[2 * b->A + k++] != dense[w]) {
+	/* Equal when every stored word matches and no other word is set. */
+	uint32_t matched = 0, nonzero = 0;
+	for (uint32_t w = 0; w < b->W; w++)
+		nonzero += dense[w] != 0;
+	FOR_EACH_STORED_WORD(b, v, w, word, {
+		if (dense[w] != word)
 			return false;
-		}
-	}
-	return true;
+		matched++;
+	});
+	return matched == nonzero;
 }
 
 static bool table_grow(struct builder *b)
@@ -222,17 +265,17 @@ static vec_t intern(struct builder *b)
 	uint32_t nonzero = 0;
 	for (uint32_t w = 0; w < b->W; w++)
 		nonzero += b->dense[w] != 0;
-	uint64_t *v = keep(b, ((size_t)2 * b->A + nonzero) * 8);
+	uint64_t *v = keep(b, ((size_t)2 * b->A + (b->packed ? nonzero : b->W)) * 8);
 	if (!v)
 		return NULL;
 	uint32_t k = 0;
 	for (uint32_t w = 0; w < b->W; w++) {
 		if (w % 64 == 0)
 			v[b->A + w / 64] = k;
-		if (b->dense[w]) {
-			v[w / 64] |= 1ull << (w % 64);
-			v[2 * b->A + k++] = b->dense[w];
-		}
+		if (!b->dense[w])
+			continue;
+		v[w / 64] |= 1ull << (w % 64);
+		v[2 * b->A + (b->packed ? k++ : w)] = b->dense[w];
 	}
 	b->table[j] = v;
 	b->table_used++;
@@ -256,8 +299,8 @@ static void dense_base(struct builder *b, enum ts_field f, bool with_negated,
                        bool (*negated)(const struct ts_rule *))
 {
 	dense_clear(b);
-	for (uint32_t i = 0; i < b->p->rule_count; i++) {
-		const struct ts_rule *r = &b->p->rules[i];
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct ts_rule *r = rule_at(b, i);
 		dense_set(b, i, !constrains(r, f) || (with_negated && negated(r)));
 	}
 }
@@ -336,7 +379,7 @@ static void sweep(struct builder *b, struct event_list *l, bool wide, struct int
 {
 	if (l->count)
 		qsort(l->ev, l->count, sizeof(*l->ev), event_cmp);
-	memset(b->cover, 0, (size_t)b->p->rule_count * sizeof(*b->cover));
+	memset(b->cover, 0, (size_t)b->n * sizeof(*b->cover));
 	uint32_t max = l->count + 1;
 	out->key_lo = keep(b, (size_t)max * 8);
 	out->key_hi = wide ? keep(b, (size_t)max * 8) : NULL;
@@ -353,8 +396,7 @@ static void sweep(struct builder *b, struct event_list *l, bool wide, struct int
 			b->cover[e->rule] = (uint32_t)((int32_t)before + e->delta);
 			bool now_covered = b->cover[e->rule] > 0;
 			if ((before > 0) != now_covered)
-				dense_set(b, e->rule,
-				          now_covered != negated(&b->p->rules[e->rule]));
+				dense_set(b, e->rule, now_covered != negated(rule_at(b, e->rule)));
 		}
 		vec_t v = intern(b);
 		if (!v)
@@ -401,8 +443,8 @@ static void build_addr_field(struct builder *b, enum ts_field f, uint8_t family,
 {
 	bool (*neg)(const struct ts_rule *) = f == TS_FIELD_SRC ? src_negated : dst_negated;
 	struct event_list l = {0};
-	for (uint32_t i = 0; i < b->p->rule_count && !b->failed; i++) {
-		const struct ts_rule *r = &b->p->rules[i];
+	for (uint32_t i = 0; i < b->n && !b->failed; i++) {
+		const struct ts_rule *r = rule_at(b, i);
 		if (!constrains(r, f))
 			continue;
 		const struct ts_addr_spec *s = f == TS_FIELD_SRC ? &r->src : &r->dst;
@@ -434,8 +476,8 @@ static void build_port_field(struct builder *b, enum ts_field f, struct interval
 {
 	bool (*neg)(const struct ts_rule *) = f == TS_FIELD_SPORT ? sport_negated : dport_negated;
 	struct event_list l = {0};
-	for (uint32_t i = 0; i < b->p->rule_count && !b->failed; i++) {
-		const struct ts_rule *r = &b->p->rules[i];
+	for (uint32_t i = 0; i < b->n && !b->failed; i++) {
+		const struct ts_rule *r = rule_at(b, i);
 		if (!constrains(r, f))
 			continue;
 		const struct ts_port_spec *s = f == TS_FIELD_SPORT ? &r->sport : &r->dport;
@@ -456,61 +498,70 @@ static void build_port_field(struct builder *b, enum ts_field f, struct interval
 
 /* ---- table fields ---- */
 
+/* The vector of rules whose field f allows value v (allows(r, v)). */
+static vec_t table_vector(struct builder *b, enum ts_field f, unsigned v,
+                          bool (*allows)(const struct ts_rule *, unsigned))
+{
+	dense_clear(b);
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct ts_rule *r = rule_at(b, i);
+		dense_set(b, i, !constrains(r, f) || allows(r, v));
+	}
+	return intern(b);
+}
+
+static bool proto_allows(const struct ts_rule *r, unsigned v)
+{
+	return v < 256 && bit_is_set(r->protos, v);
+}
+
+static bool family_allows(const struct ts_rule *r, unsigned v)
+{
+	return (v == 1 && r->family == 4) || (v == 2 && r->family == 6);
+}
+
+static bool flags_allow(const struct ts_rule *r, unsigned v)
+{
+	return (v & r->tcp_flags_mask) == r->tcp_flags;
+}
+
+static bool icmp_type_allows(const struct ts_rule *r, unsigned v)
+{
+	return bit_is_set(r->icmp_types, v);
+}
+
+static bool icmp_code_allows(const struct ts_rule *r, unsigned v)
+{
+	return bit_is_set(r->icmp_codes, v);
+}
+
 static void build_tables(struct builder *b)
 {
-	const struct ts_policy *p = b->p;
-	for (unsigned v = 0; v < 257 && !b->failed; v++) {
-		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
-			dense_set(b, i,
-			          !constrains(r, TS_FIELD_PROTO) ||
-			                  (v < 256 && bit_is_set(r->protos, v)));
-		}
-		b->c->proto[v] = intern(b);
+	struct group *g = b->g;
+	if (g->active & FIELD(TS_FIELD_PROTO))
+		for (unsigned v = 0; v < 257 && !b->failed; v++)
+			g->proto[v] = table_vector(b, TS_FIELD_PROTO, v, proto_allows);
+	if (g->active & FIELD(TS_FIELD_FAMILY))
+		for (unsigned v = 0; v < 3 && !b->failed; v++)
+			g->family[v] = table_vector(b, TS_FIELD_FAMILY, v, family_allows);
+	if (g->active & FIELD(TS_FIELD_TCP_FLAGS)) {
+		for (unsigned v = 0; v < 256 && !b->failed; v++)
+			g->tcp_flags[v] = table_vector(b, TS_FIELD_TCP_FLAGS, v, flags_allow);
+		dense_base(b, TS_FIELD_TCP_FLAGS, false, never_negated);
+		g->tcp_flags_none = intern(b);
 	}
-	for (unsigned fam = 0; fam < 3 && !b->failed; fam++) {
-		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
-			dense_set(b, i,
-			          !constrains(r, TS_FIELD_FAMILY) || (fam == 1 && r->family == 4) ||
-			                  (fam == 2 && r->family == 6));
-		}
-		b->c->family[fam] = intern(b);
+	if (g->active & FIELD(TS_FIELD_ICMP_TYPE)) {
+		for (unsigned v = 0; v < 256 && !b->failed; v++)
+			g->icmp_type[v] = table_vector(b, TS_FIELD_ICMP_TYPE, v, icmp_type_allows);
+		dense_base(b, TS_FIELD_ICMP_TYPE, false, never_negated);
+		g->icmp_type_none = intern(b);
 	}
-	for (unsigned v = 0; v < 256 && !b->failed; v++) {
-		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
-			dense_set(b, i,
-			          !constrains(r, TS_FIELD_TCP_FLAGS) ||
-			                  (v & r->tcp_flags_mask) == r->tcp_flags);
-		}
-		b->c->tcp_flags[v] = intern(b);
-		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
-			dense_set(b, i,
-			          !constrains(r, TS_FIELD_ICMP_TYPE) ||
-			                  bit_is_set(r->icmp_types, v));
-		}
-		b->c->icmp_type[v] = intern(b);
-		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
-			dense_set(b, i,
-			          !constrains(r, TS_FIELD_ICMP_CODE) ||
-			                  bit_is_set(r->icmp_codes, v));
-		}
-		b->c->icmp_code[v] = intern(b);
+	if (g->active & FIELD(TS_FIELD_ICMP_CODE)) {
+		for (unsigned v = 0; v < 256 && !b->failed; v++)
+			g->icmp_code[v] = table_vector(b, TS_FIELD_ICMP_CODE, v, icmp_code_allows);
+		dense_base(b, TS_FIELD_ICMP_CODE, false, never_negated);
+		g->icmp_code_none = intern(b);
 	}
-	dense_base(b, TS_FIELD_TCP_FLAGS, false, never_negated);
-	b->c->tcp_flags_none = intern(b);
-	dense_base(b, TS_FIELD_ICMP_TYPE, false, never_negated);
-	b->c->icmp_type_none = intern(b);
-	dense_base(b, TS_FIELD_ICMP_CODE, false, never_negated);
-	b->c->icmp_code_none = intern(b);
 }
 
 static uint64_t mac_key(const uint8_t *mac)
@@ -534,20 +585,19 @@ static int name_cmp(const void *a, const void *b)
 
 static void build_mac_field(struct builder *b)
 {
-	const struct ts_policy *p = b->p;
-	struct mac_set *m = &b->c->mac;
+	struct mac_set *m = &b->g->mac;
 	uint32_t total = 0;
-	for (uint32_t i = 0; i < p->rule_count; i++)
-		if (constrains(&p->rules[i], TS_FIELD_MAC))
-			total += p->rules[i].mac.count;
+	for (uint32_t i = 0; i < b->n; i++)
+		if (constrains(rule_at(b, i), TS_FIELD_MAC))
+			total += rule_at(b, i)->mac.count;
 	m->keys = keep(b, (size_t)(total + 1) * 8);
 	m->vecs = keep(b, (size_t)(total + 1) * sizeof(vec_t));
 	if (b->failed)
 		return;
-	for (uint32_t i = 0; i < p->rule_count; i++)
-		if (constrains(&p->rules[i], TS_FIELD_MAC))
-			for (uint32_t j = 0; j < p->rules[i].mac.count; j++)
-				m->keys[m->count++] = mac_key(p->rules[i].mac.macs[j]);
+	for (uint32_t i = 0; i < b->n; i++)
+		if (constrains(rule_at(b, i), TS_FIELD_MAC))
+			for (uint32_t j = 0; j < rule_at(b, i)->mac.count; j++)
+				m->keys[m->count++] = mac_key(rule_at(b, i)->mac.macs[j]);
 	qsort(m->keys, m->count, 8, u64_cmp);
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < m->count; i++)
@@ -556,8 +606,8 @@ static void build_mac_field(struct builder *b)
 	m->count = n;
 	for (uint32_t k = 0; k < m->count && !b->failed; k++) {
 		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
+		for (uint32_t i = 0; i < b->n; i++) {
+			const struct ts_rule *r = rule_at(b, i);
 			bool in = false;
 			for (uint32_t j = 0; constrains(r, TS_FIELD_MAC) && j < r->mac.count && !in;
 			     j++)
@@ -574,20 +624,19 @@ static void build_mac_field(struct builder *b)
 
 static void build_iface_field(struct builder *b)
 {
-	const struct ts_policy *p = b->p;
-	struct iface_set *s = &b->c->iface;
+	struct iface_set *s = &b->g->iface;
 	uint32_t total = 0;
-	for (uint32_t i = 0; i < p->rule_count; i++)
-		if (constrains(&p->rules[i], TS_FIELD_IFACE))
-			total += p->rules[i].iface.count;
+	for (uint32_t i = 0; i < b->n; i++)
+		if (constrains(rule_at(b, i), TS_FIELD_IFACE))
+			total += rule_at(b, i)->iface.count;
 	s->names = keep(b, (size_t)(total + 1) * TS_IFNAME_MAX);
 	s->vecs = keep(b, (size_t)(total + 1) * sizeof(vec_t));
 	if (b->failed)
 		return;
-	for (uint32_t i = 0; i < p->rule_count; i++)
-		if (constrains(&p->rules[i], TS_FIELD_IFACE))
-			for (uint32_t j = 0; j < p->rules[i].iface.count; j++)
-				memcpy(s->names[s->count++], p->rules[i].iface.names[j],
+	for (uint32_t i = 0; i < b->n; i++)
+		if (constrains(rule_at(b, i), TS_FIELD_IFACE))
+			for (uint32_t j = 0; j < rule_at(b, i)->iface.count; j++)
+				memcpy(s->names[s->count++], rule_at(b, i)->iface.names[j],
 				       TS_IFNAME_MAX);
 	qsort(s->names, s->count, TS_IFNAME_MAX, name_cmp);
 	uint32_t n = 0;
@@ -597,8 +646,8 @@ static void build_iface_field(struct builder *b)
 	s->count = n;
 	for (uint32_t k = 0; k < s->count && !b->failed; k++) {
 		dense_clear(b);
-		for (uint32_t i = 0; i < p->rule_count; i++) {
-			const struct ts_rule *r = &p->rules[i];
+		for (uint32_t i = 0; i < b->n; i++) {
+			const struct ts_rule *r = rule_at(b, i);
 			bool in = false;
 			for (uint32_t j = 0;
 			     constrains(r, TS_FIELD_IFACE) && j < r->iface.count && !in; j++)
@@ -624,6 +673,67 @@ void ts_classifier_free(struct ts_classifier *c)
 	free(c);
 }
 
+/* Build one group: the rules in index[0..n), which all constrain `fields`. */
+static void build_group(struct builder *b, struct group *g, uint32_t fields)
+{
+	b->g = g;
+	b->n = g->rules;
+	b->index = g->index;
+	g->active = fields & ~FIELD(TS_FIELD_BPF);
+	g->first_rule = g->index[0];
+	g->words = b->W = (g->rules + 63) / 64;
+	g->agg_words = b->A = (b->W + 63) / 64;
+	g->packed = b->packed = b->W > DENSE_WORDS;
+	b->table_used = 0;
+	if (b->table)
+		memset(b->table, 0, (size_t)b->table_cap * sizeof(*b->table));
+	free(b->dense);
+	free(b->cover);
+	b->dense = calloc(b->W, 8);
+	b->cover = calloc(g->rules, sizeof(*b->cover));
+	if (!b->dense || !b->cover) {
+		build_fail(b, "out of memory compiling the policy");
+		return;
+	}
+
+	dense_clear(b);
+	for (uint32_t i = 0; i < g->rules; i++)
+		dense_set(b, i, true);
+	g->all = intern(b);
+	g->bpf_rules = keep(b, (size_t)b->W * 8);
+	for (uint32_t i = 0; i < g->rules && !b->failed; i++)
+		if (constrains(rule_at(b, i), TS_FIELD_BPF))
+			g->bpf_rules[i / 64] |= 1ull << (i % 64);
+
+	build_tables(b);
+	if (g->active & FIELD(TS_FIELD_SRC)) {
+		build_addr_field(b, TS_FIELD_SRC, 4, &g->src4);
+		build_addr_field(b, TS_FIELD_SRC, 6, &g->src6);
+		dense_base(b, TS_FIELD_SRC, true, src_negated);
+		g->src_none = intern(b);
+	}
+	if (g->active & FIELD(TS_FIELD_DST)) {
+		build_addr_field(b, TS_FIELD_DST, 4, &g->dst4);
+		build_addr_field(b, TS_FIELD_DST, 6, &g->dst6);
+		dense_base(b, TS_FIELD_DST, true, dst_negated);
+		g->dst_none = intern(b);
+	}
+	if (g->active & FIELD(TS_FIELD_SPORT))
+		build_port_field(b, TS_FIELD_SPORT, &g->sport, &g->sport_none);
+	if (g->active & FIELD(TS_FIELD_DPORT))
+		build_port_field(b, TS_FIELD_DPORT, &g->dport, &g->dport_none);
+	if (g->active & FIELD(TS_FIELD_MAC))
+		build_mac_field(b);
+	if (g->active & FIELD(TS_FIELD_IFACE))
+		build_iface_field(b);
+}
+
+/* The fields that decide a rule's group (bpf is checked per candidate). */
+static uint32_t group_key(const struct ts_rule *r)
+{
+	return r->match_mask & ~FIELD(TS_FIELD_BPF);
+}
+
 struct ts_classifier *ts_classifier_build(const struct ts_policy *p, char *err, size_t errlen)
 {
 	struct ts_classifier *c = calloc(1, sizeof(*c));
@@ -634,49 +744,66 @@ struct ts_classifier *ts_classifier_build(const struct ts_policy *p, char *err, 
 	}
 	c->policy = p;
 	c->rules = p->rule_count;
-	c->words = b.W = p->rule_count ? (p->rule_count + 63) / 64 : 1;
-	c->agg_words = b.A = (b.W + 63) / 64;
 	c->memory = sizeof(*c);
-	b.dense = calloc(b.W, 8);
-	b.cover = calloc(p->rule_count ? p->rule_count : 1, sizeof(*b.cover));
-	if (!b.dense || !b.cover)
+
+	/* Group the rules by the fields they constrain, in order of each
+	 * group's first rule. Distinct keys are few (at most 2^11). */
+	uint32_t *keys = calloc(p->rule_count + 1, sizeof(*keys));
+	uint32_t *group_of = calloc(p->rule_count + 1, sizeof(*group_of));
+	uint32_t *sizes = calloc(p->rule_count + 1, sizeof(*sizes));
+	uint32_t *merged = calloc(p->rule_count + 1, sizeof(*merged));
+	if (!keys || !group_of || !sizes || !merged)
 		build_fail(&b, "out of memory compiling the policy");
-
-	for (uint32_t i = 0; i < p->rule_count; i++)
-		c->active |= p->rules[i].match_mask;
-	c->active &= ~FIELD(TS_FIELD_BPF);
-
-	dense_clear(&b);
-	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++)
-		dense_set(&b, i, true);
-	c->all = intern(&b);
-	c->bpf_rules = keep(&b, (size_t)b.W * 8);
-	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++)
-		if (constrains(&p->rules[i], TS_FIELD_BPF))
-			c->bpf_rules[i / 64] |= 1ull << (i % 64);
-
-	build_tables(&b);
-	if (c->active & FIELD(TS_FIELD_SRC)) {
-		build_addr_field(&b, TS_FIELD_SRC, 4, &c->src4);
-		build_addr_field(&b, TS_FIELD_SRC, 6, &c->src6);
-		dense_base(&b, TS_FIELD_SRC, true, src_negated);
-		c->src_none = intern(&b);
+	uint32_t nkeys = 0;
+	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++) {
+		uint32_t key = group_key(&p->rules[i]), g = 0;
+		while (g < nkeys && keys[g] != key)
+			g++;
+		if (g == nkeys)
+			keys[nkeys++] = key;
+		group_of[i] = g;
+		sizes[g]++;
 	}
-	if (c->active & FIELD(TS_FIELD_DST)) {
-		build_addr_field(&b, TS_FIELD_DST, 4, &c->dst4);
-		build_addr_field(&b, TS_FIELD_DST, 6, &c->dst6);
-		dense_base(&b, TS_FIELD_DST, true, dst_negated);
-		c->dst_none = intern(&b);
+	/* Inside one 64-rule word the intersection is exact, so small groups
+	 * are merged (up to 64 rules) to save a lookup per group. */
+	uint32_t open_group = UINT32_MAX, open_size = 0;
+	for (uint32_t g = 0; g < nkeys && !b.failed; g++) {
+		if (sizes[g] < 64 && open_group != UINT32_MAX && open_size + sizes[g] <= 64) {
+			merged[g] = open_group;
+			keys[open_group] |= keys[g];
+			open_size += sizes[g];
+			continue;
+		}
+		merged[g] = c->group_count;
+		keys[c->group_count] = keys[g];
+		if (sizes[g] < 64) {
+			open_group = c->group_count;
+			open_size = sizes[g];
+		}
+		c->group_count++;
 	}
-	if (c->active & FIELD(TS_FIELD_SPORT))
-		build_port_field(&b, TS_FIELD_SPORT, &c->sport, &c->sport_none);
-	if (c->active & FIELD(TS_FIELD_DPORT))
-		build_port_field(&b, TS_FIELD_DPORT, &c->dport, &c->dport_none);
-	if (c->active & FIELD(TS_FIELD_MAC))
-		build_mac_field(&b);
-	if (c->active & FIELD(TS_FIELD_IFACE))
-		build_iface_field(&b);
+	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++)
+		group_of[i] = merged[group_of[i]];
+	free(sizes);
+	free(merged);
+	c->groups = keep(&b, (size_t)(c->group_count ? c->group_count : 1) * sizeof(*c->groups));
+	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++)
+		c->groups[group_of[i]].rules++;
+	for (uint32_t g = 0; g < c->group_count && !b.failed; g++) {
+		c->groups[g].index = keep(&b, (size_t)c->groups[g].rules * sizeof(uint32_t));
+		c->groups[g].rules = 0;
+	}
+	for (uint32_t i = 0; i < p->rule_count && !b.failed; i++) {
+		struct group *g = &c->groups[group_of[i]];
+		g->index[g->rules++] = i;
+	}
+	for (uint32_t g = 0; g < c->group_count && !b.failed; g++) {
+		build_group(&b, &c->groups[g], keys[g]);
+		c->active |= c->groups[g].active;
+	}
 
+	free(keys);
+	free(group_of);
 	free(b.dense);
 	free(b.cover);
 	free(b.table);
@@ -689,8 +816,18 @@ struct ts_classifier *ts_classifier_build(const struct ts_policy *p, char *err, 
 
 /* ---- lookup ---- */
 
+/* Below this many intervals a forward scan beats binary search (its
+ * branches are predictable; a handful of ports or prefixes is the norm). */
+#define SCAN_INTERVALS 16
+
 static vec_t find32(const struct interval_set *s, uint64_t key)
 {
+	if (s->count <= SCAN_INTERVALS) {
+		uint32_t i = 0;
+		while (i + 1 < s->count && s->key_lo[i + 1] <= key)
+			i++;
+		return s->vecs[i];
+	}
 	uint32_t lo = 0, hi = s->count;
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -702,12 +839,23 @@ static vec_t find32(const struct interval_set *s, uint64_t key)
 	return s->vecs[lo];
 }
 
+static bool key128_le(const struct interval_set *s, uint32_t i, uint64_t khi, uint64_t klo)
+{
+	return s->key_hi[i] < khi || (s->key_hi[i] == khi && s->key_lo[i] <= klo);
+}
+
 static vec_t find128(const struct interval_set *s, uint64_t khi, uint64_t klo)
 {
+	if (s->count <= SCAN_INTERVALS) {
+		uint32_t i = 0;
+		while (i + 1 < s->count && key128_le(s, i + 1, khi, klo))
+			i++;
+		return s->vecs[i];
+	}
 	uint32_t lo = 0, hi = s->count;
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (s->key_hi[mid] < khi || (s->key_hi[mid] == khi && s->key_lo[mid] <= klo))
+		if (key128_le(s, mid, khi, klo))
 			lo = mid;
 		else
 			hi = mid;
@@ -719,16 +867,10 @@ static vec_t addr_vec(const struct interval_set *v4, const struct interval_set *
                       const struct ts_decoded *d, const uint8_t *a)
 {
 	if (d->l3 == TS_L3_IPV4)
-		return find32(v4, (uint64_t)a[0] << 24 | (uint64_t)a[1] << 16 |
-		                          (uint64_t)a[2] << 8 | a[3]);
+		return find32(v4, ts_be32(a));
 	if (d->l3 != TS_L3_IPV6)
 		return none;
-	uint64_t h = 0, l = 0;
-	for (int i = 0; i < 8; i++)
-		h = h << 8 | a[i];
-	for (int i = 8; i < 16; i++)
-		l = l << 8 | a[i];
-	return find128(v6, h, l);
+	return find128(v6, ts_be64(a), ts_be64(a + 8));
 }
 
 static vec_t mac_vec(const struct mac_set *m, const struct ts_decoded *d)
@@ -772,60 +914,71 @@ static bool has_icmp_header(const struct ts_decoded *d)
 	return (d->l4 == TS_L4_ICMP || d->l4 == TS_L4_ICMP6) && d->has_l4_header;
 }
 
-int32_t ts_classify(const struct ts_classifier *c, const struct ts_match_input *in)
+/* The lowest rule of group g that matches, as a global index, if it is
+ * below `below`; else -1. */
+static int32_t group_classify(const struct ts_policy *p, const struct group *g,
+                              const struct ts_match_input *in, uint32_t below)
 {
 	const struct ts_decoded *d = in->dec;
 	bool ip = d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6;
 	bool tcp = d->l4 == TS_L4_TCP && d->has_l4_header;
 	vec_t v[TS_FIELD_COUNT];
 	unsigned k = 0;
-	uint32_t active = c->active;
+	uint32_t active = g->active;
 
-	v[k++] = c->all;
 	if (active & FIELD(TS_FIELD_FAMILY))
-		v[k++] = c->family[d->l3 == TS_L3_IPV4 ? 1 : d->l3 == TS_L3_IPV6 ? 2 : 0];
+		v[k++] = g->family[d->l3 == TS_L3_IPV4 ? 1 : d->l3 == TS_L3_IPV6 ? 2 : 0];
 	if (active & FIELD(TS_FIELD_PROTO))
-		v[k++] = c->proto[ip ? d->ip_proto : 256];
+		v[k++] = g->proto[ip ? d->ip_proto : 256];
 	if (active & FIELD(TS_FIELD_SRC))
-		v[k++] = addr_vec(&c->src4, &c->src6, c->src_none, d, d->src_addr);
+		v[k++] = addr_vec(&g->src4, &g->src6, g->src_none, d, d->src_addr);
 	if (active & FIELD(TS_FIELD_DST))
-		v[k++] = addr_vec(&c->dst4, &c->dst6, c->dst_none, d, d->dst_addr);
+		v[k++] = addr_vec(&g->dst4, &g->dst6, g->dst_none, d, d->dst_addr);
 	if (active & FIELD(TS_FIELD_SPORT))
-		v[k++] = d->has_ports ? find32(&c->sport, d->sport) : c->sport_none;
+		v[k++] = d->has_ports ? find32(&g->sport, d->sport) : g->sport_none;
 	if (active & FIELD(TS_FIELD_DPORT))
-		v[k++] = d->has_ports ? find32(&c->dport, d->dport) : c->dport_none;
+		v[k++] = d->has_ports ? find32(&g->dport, d->dport) : g->dport_none;
 	if (active & FIELD(TS_FIELD_MAC))
-		v[k++] = mac_vec(&c->mac, d);
+		v[k++] = mac_vec(&g->mac, d);
 	if (active & FIELD(TS_FIELD_IFACE))
-		v[k++] = iface_vec(&c->iface, in->iface);
+		v[k++] = iface_vec(&g->iface, in->iface);
 	if (active & FIELD(TS_FIELD_TCP_FLAGS))
-		v[k++] = tcp ? c->tcp_flags[d->tcp_flags] : c->tcp_flags_none;
+		v[k++] = tcp ? g->tcp_flags[d->tcp_flags] : g->tcp_flags_none;
 	if (active & FIELD(TS_FIELD_ICMP_TYPE))
-		v[k++] = has_icmp_header(d) ? c->icmp_type[d->icmp_type] : c->icmp_type_none;
+		v[k++] = has_icmp_header(d) ? g->icmp_type[d->icmp_type] : g->icmp_type_none;
 	if (active & FIELD(TS_FIELD_ICMP_CODE))
-		v[k++] = has_icmp_header(d) ? c->icmp_code[d->icmp_code] : c->icmp_code_none;
+		v[k++] = has_icmp_header(d) ? g->icmp_code[d->icmp_code] : g->icmp_code_none;
 
-	uint32_t A = c->agg_words;
+	if (k == 0)
+		v[k++] = g->all; /* a group of rules that constrain nothing */
+	uint32_t A = g->agg_words;
 	for (uint32_t a = 0; a < A; a++) {
 		uint64_t agg = ~0ull;
 		for (unsigned j = 0; j < k; j++)
 			agg &= v[j][a];
 		while (agg) {
 			unsigned bit = (unsigned)__builtin_ctzll(agg);
-			uint64_t below = (1ull << bit) - 1;
-			uint64_t word = ~0ull;
-			for (unsigned j = 0; j < k; j++) {
-				uint64_t rank = v[j][A + a] +
-				                (uint64_t)__builtin_popcountll(v[j][a] & below);
-				word &= v[j][2 * A + rank];
-			}
 			uint32_t w = a * 64 + bit;
+			uint64_t word = ~0ull;
+			if (!g->packed) {
+				for (unsigned j = 0; j < k; j++)
+					word &= v[j][2 * A + w];
+			} else {
+				uint64_t below_bit = (1ull << bit) - 1;
+				for (unsigned j = 0; j < k; j++) {
+					uint64_t rank =
+					        v[j][A + a] +
+					        (uint64_t)__builtin_popcountll(v[j][a] & below_bit);
+					word &= v[j][2 * A + rank];
+				}
+			}
 			while (word) {
-				uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(word);
-				if (!(c->bpf_rules[w] & (word & -word)))
-					return (int32_t)r;
-				const struct ts_policy *p = c->policy;
-				if (p->bpf_match && p->bpf_match(&p->rules[r], in))
+				uint32_t local = w * 64 + (uint32_t)__builtin_ctzll(word);
+				uint32_t r = g->index[local];
+				if (r >= below)
+					return -1; /* an earlier group matched first */
+				if (!(g->bpf_rules[w] & (word & -word)) ||
+				    (p->bpf_match && p->bpf_match(&p->rules[r], in)))
 					return (int32_t)r;
 				word &= word - 1;
 			}
@@ -835,11 +988,26 @@ int32_t ts_classify(const struct ts_classifier *c, const struct ts_match_input *
 	return -1;
 }
 
+int32_t ts_classify(const struct ts_classifier *c, const struct ts_match_input *in)
+{
+	uint32_t best = UINT32_MAX;
+	for (uint32_t i = 0; i < c->group_count; i++) {
+		const struct group *g = &c->groups[i];
+		if (g->first_rule >= best)
+			break; /* groups are in order of their first rule */
+		int32_t r = group_classify(c->policy, g, in, best);
+		if (r >= 0)
+			best = (uint32_t)r;
+	}
+	return best == UINT32_MAX ? -1 : (int32_t)best;
+}
+
 void ts_classifier_get_stats(const struct ts_classifier *c, struct ts_classifier_stats *out)
 {
 	out->rules = c->rules;
 	out->vectors = c->vector_count;
 	out->intervals = c->interval_count;
 	out->fields = (uint32_t)__builtin_popcount(c->active);
+	out->groups = c->group_count;
 	out->memory = c->memory;
 }

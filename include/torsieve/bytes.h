@@ -21,6 +21,15 @@ static inline uint32_t ts_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static inline uint64_t ts_be64(const uint8_t *p)
+{
+	/* Spelled out so compilers can merge it into one load and a byte swap
+	 * where the target allows unaligned loads (and only there). */
+	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+	       (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	       (uint64_t)p[6] << 8 | p[7];
+}
+
 static inline uint16_t ts_le16(const uint8_t *p)
 {
 	return (uint16_t)((uint16_t)p[1] << 8 | p[0]);

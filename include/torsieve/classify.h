@@ -3,11 +3,15 @@
  * the set of rules that field allows, intersected; the lowest rule left is
  * the first match.
  *
- * A rule set is a bit vector stored packed behind an aggregate bitmap (one
- * bit per 64-rule word, set when the word is not zero), so intersecting k
- * fields costs k * ceil(rules / 4096) words plus the few words the
- * aggregates point at, whatever the number of rules. Only fields some rule
- * constrains are looked up. Addresses and ports are found by binary search
+ * Rules are grouped by the set of fields they constrain (small groups are
+ * merged up to 64 rules), and each group is classified alone, so one
+ * field's wildcards cannot pollute another's intersection. In a group a
+ * rule set is a bit vector behind an aggregate bitmap (one bit per 64-rule
+ * word, set when the word is not zero; large groups store only the non-zero
+ * words), so intersecting k fields costs k * ceil(rules / 4096) words plus
+ * the few words the aggregates point at. Only fields the group constrains
+ * are looked up, and a group that starts past the best match so far is
+ * skipped. Addresses and ports are found by binary search
  * over the elementary intervals the rules' prefixes and ranges cut; protocol,
  * TCP flags and ICMP type and code by table. Identical vectors are stored
  * once. The bpf escape hatch is evaluated last, and only for candidate rules.
@@ -26,7 +30,8 @@ struct ts_classifier_stats {
 	uint32_t rules;
 	uint32_t vectors;   /* distinct rule vectors stored */
 	uint32_t intervals; /* address and port intervals, all fields */
-	uint32_t fields;    /* fields looked up per packet */
+	uint32_t fields;    /* fields some rule constrains */
+	uint32_t groups;    /* rule groups (one per set of constrained fields) */
 	size_t memory;      /* bytes */
 };
 
