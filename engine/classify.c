@@ -27,7 +27,14 @@ struct interval_set {
 	uint64_t *key_hi; /* IPv6 only: the upper 64 bits */
 	uint64_t *key_lo;
 	vec_t *vecs;
+	/* For long IPv4 and port sets: index[h] is the interval holding key
+	 * h << shift, so a lookup searches only [index[h], index[h + 1]]. */
+	uint32_t *index;
+	uint8_t shift;
 };
+
+/* Past this many intervals a set gets a 65537-entry index (256 KiB). */
+#define INDEX_INTERVALS 64
 
 struct mac_set {
 	uint32_t count;
@@ -415,6 +422,24 @@ static void sweep(struct builder *b, struct event_list *l, bool wide, struct int
 	b->c->interval_count += out->count;
 }
 
+/* The first-level index of a 32-bit (shift 16) or 16-bit (shift 0) set. */
+static void build_index(struct builder *b, struct interval_set *s, uint8_t shift)
+{
+	if (b->failed || s->count <= INDEX_INTERVALS)
+		return;
+	s->index = keep(b, (size_t)65537 * sizeof(*s->index));
+	if (!s->index)
+		return;
+	s->shift = shift;
+	uint32_t j = 0;
+	for (uint64_t h = 0; h <= 65536; h++) {
+		uint64_t point = h << shift;
+		while (j + 1 < s->count && s->key_lo[j + 1] <= point)
+			j++;
+		s->index[h] = j;
+	}
+}
+
 static void prefix_range(const struct ts_prefix *p, uint64_t *hi0, uint64_t *lo0, uint64_t *hi1,
                          uint64_t *lo1)
 {
@@ -467,6 +492,8 @@ static void build_addr_field(struct builder *b, enum ts_field f, uint8_t family,
 	if (!b->failed) {
 		dense_base(b, f, true, neg);
 		sweep(b, &l, family == 6, out, neg);
+		if (family == 4)
+			build_index(b, out, 16);
 	}
 	free(l.ev);
 }
@@ -489,6 +516,7 @@ static void build_port_field(struct builder *b, enum ts_field f, struct interval
 	if (!b->failed) {
 		dense_base(b, f, true, neg);
 		sweep(b, &l, false, out, neg);
+		build_index(b, out, 0);
 		/* A packet without ports matches no port term, negated or not. */
 		dense_base(b, f, false, never_negated);
 		*none = intern(b);
@@ -828,13 +856,20 @@ static vec_t find32(const struct interval_set *s, uint64_t key)
 			i++;
 		return s->vecs[i];
 	}
-	uint32_t lo = 0, hi = s->count;
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
+	/* The answer is the last interval starting at or before key, in
+	 * [lo, hi]: the whole set, or the slice the index points at. */
+	uint32_t lo = 0, hi = s->count - 1;
+	if (s->index) {
+		uint64_t h = key >> s->shift;
+		lo = s->index[h];
+		hi = s->index[h + 1];
+	}
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
 		if (s->key_lo[mid] <= key)
 			lo = mid;
 		else
-			hi = mid;
+			hi = mid - 1;
 	}
 	return s->vecs[lo];
 }

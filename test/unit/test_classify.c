@@ -238,6 +238,90 @@ static void test_large_policies(void)
 	CHECK(compare(9000, 1000, 13));
 }
 
+/* Hundreds of distinct port ranges and IPv4 prefixes: long interval sets,
+ * which get a first-level index; probe at and around every edge. */
+static void test_many_intervals(void)
+{
+	rng_state = 4242;
+	uint32_t n = 600;
+	struct ts_policy p = {.source = "intervals", .rule_count = n};
+	p.limits.max_rules = n;
+	p.limits.classifier_memory = 1ull << 30;
+	p.rules = calloc(n, sizeof(*p.rules));
+	for (uint32_t i = 0; i < n; i++) {
+		struct ts_rule *r = &p.rules[i];
+		r->line = i + 1;
+		r->action = TS_VERDICT_DROP;
+		if (i % 2) {
+			r->match_mask = 1u << TS_FIELD_DPORT;
+			r->dport.negated = i % 10 == 1;
+			r->dport.count = 1;
+			r->dport.ranges = calloc(1, sizeof(*r->dport.ranges));
+			r->dport.ranges[0].lo = (uint16_t)(i * 97);
+			r->dport.ranges[0].hi = (uint16_t)(i * 97 + pick(80));
+		} else {
+			r->match_mask = 1u << TS_FIELD_DST;
+			r->dst.count = 1;
+			r->dst.prefixes = calloc(1, sizeof(*r->dst.prefixes));
+			struct ts_prefix *pr = &r->dst.prefixes[0];
+			pr->family = 4;
+			pr->len = (uint8_t)(16 + pick(17));
+			uint32_t a = 0x0a000000u | (rnd() & 0x00ffffffu);
+			if (pr->len < 32)
+				a &= ~((1u << (32 - pr->len)) - 1);
+			pr->addr[0] = (uint8_t)(a >> 24);
+			pr->addr[1] = (uint8_t)(a >> 16);
+			pr->addr[2] = (uint8_t)(a >> 8);
+			pr->addr[3] = (uint8_t)a;
+		}
+	}
+	char err[256];
+	struct ts_classifier *c = ts_classifier_build(&p, err, sizeof(err));
+	CHECK(c != NULL);
+	for (uint32_t k = 0; c && k < 200000; k++) {
+		struct ts_decoded d;
+		memset(&d, 0, sizeof(d));
+		d.l3 = TS_L3_IPV4;
+		d.l4 = TS_L4_TCP;
+		d.ip_proto = 6;
+		d.has_ports = d.has_l4_header = true;
+		/* Half the probes land on a rule's edge, give or take one. */
+		const struct ts_rule *r = &p.rules[pick(n)];
+		uint32_t a = 0x0a000000u | (rnd() & 0x00ffffffu);
+		uint16_t port = (uint16_t)rnd();
+		if (k % 2 && (r->match_mask & (1u << TS_FIELD_DPORT)))
+			port = (uint16_t)((k % 4 == 1 ? r->dport.ranges[0].hi
+			                              : r->dport.ranges[0].lo) +
+			                  pick(3) - 1);
+		if (k % 2 && (r->match_mask & (1u << TS_FIELD_DST)))
+			a = ((uint32_t)r->dst.prefixes[0].addr[0] << 24 |
+			     (uint32_t)r->dst.prefixes[0].addr[1] << 16 |
+			     (uint32_t)r->dst.prefixes[0].addr[2] << 8 |
+			     r->dst.prefixes[0].addr[3]) +
+			    pick(3) - 1;
+		d.dst_addr[0] = (uint8_t)(a >> 24);
+		d.dst_addr[1] = (uint8_t)(a >> 16);
+		d.dst_addr[2] = (uint8_t)(a >> 8);
+		d.dst_addr[3] = (uint8_t)a;
+		d.dport = port;
+		struct ts_match_input in = {.dec = &d};
+		int32_t want = ts_policy_match_linear(&p, &in), got = ts_classify(c, &in);
+		if (want != got) {
+			printf("  probe %u (port %u, addr %08x): linear %d, compiled %d\n", k, port,
+			       a, want, got);
+			CHECK(false);
+			break;
+		}
+	}
+	struct ts_classifier_stats st;
+	if (c) {
+		ts_classifier_get_stats(c, &st);
+		CHECK(st.intervals > 600); /* long enough to be indexed */
+	}
+	ts_classifier_free(c);
+	free_rules(&p);
+}
+
 static void test_memory_cap(void)
 {
 	rng_state = 99;
@@ -296,6 +380,7 @@ int main(void)
 	RUN(test_empty_policy);
 	RUN(test_small_policies);
 	RUN(test_large_policies);
+	RUN(test_many_intervals);
 	RUN(test_memory_cap);
 	return check_exit_code();
 }
