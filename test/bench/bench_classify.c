@@ -44,9 +44,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "torsieve/classify.h"
 #include "torsieve/decode.h"
 #include "torsieve/policy.h"
+#include "torsieve/source.h"
 
 #define MAX_PACKETS  100000
 #define MIX_COPIES   8
@@ -129,27 +131,6 @@ struct result {
 	size_t packets, agree_fm, agree_single, blocked;
 	char mismatch[256];
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static enum ts_link link_of(int dlt)
-{
-	switch (dlt) {
-	case DLT_EN10MB:
-		return TS_LINK_ETHERNET;
-	case DLT_LINUX_SLL:
-		return TS_LINK_SLL;
-	case DLT_LINUX_SLL2:
-		return TS_LINK_SLL2;
-	default:
-		return TS_LINK_UNSUPPORTED;
-	}
-}
 
 static void *xmalloc(size_t n)
 {
@@ -864,7 +845,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_classify: %s\n", err);
 		return 2;
 	}
-	enum ts_link link = link_of(pcap_datalink(pc));
+	enum ts_link link = ts_link_from_dlt(pcap_datalink(pc));
 	static struct frame frames[MAX_PACKETS];
 	struct packets real = {.name = "real", .f = frames};
 	struct pcap_pkthdr *h;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "torsieve/decode.h"
 #include "torsieve/source.h"
 
@@ -24,13 +25,6 @@ struct frame {
 	uint8_t *data;
 	uint32_t caplen, len;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
