@@ -602,7 +602,9 @@ static uint64_t mac_key(const uint8_t *mac)
 
 static int u64_cmp(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x, y;
+	memcpy(&x, a, sizeof(x));
+	memcpy(&y, b, sizeof(y));
 	return x < y ? -1 : x > y;
 }
 
