@@ -1,0 +1,82 @@
+/*
+ * TCP stream reassembly, one direction at a time (the offline path: inline,
+ * the kernel terminates TCP).
+ *
+ * Bytes are delivered in stream order, each exactly once. Where segments
+ * overlap, the bytes seen first win (they are the ones the classifier saw);
+ * a later copy with different bytes counts as an inconsistency. Holes that
+ * never fill (capture loss, a memory cap) become explicit gap records, never
+ * silently skipped. Sequence numbers wrap; offsets are 64-bit.
+ *
+ * Memory is bounded: bytes held out of order per direction and in total,
+ * and a history of recently delivered bytes per direction against which
+ * retransmissions are compared. Each cap has a counter and a defined
+ * behaviour, documented at ts_reasm_config.
+ */
+#ifndef TORSIEVE_REASSEMBLY_H
+#define TORSIEVE_REASSEMBLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ts_reasm_config {
+	/* Out-of-order bytes held per direction. When a segment would pass it,
+	 * the hole before the held data is given up as a gap and the held data
+	 * delivered, then the segment is tried again; if it still does not fit
+	 * it is dropped and counted (and shows as a gap later). */
+	uint32_t dir_buffer;
+	/* The same, over all directions (same behaviour). */
+	uint64_t total_buffer;
+	/* Delivered bytes kept per direction for comparing retransmissions;
+	 * older bytes are not compared (counted as unverified). */
+	uint32_t history;
+};
+
+void ts_reasm_config_default(struct ts_reasm_config *c);
+
+struct ts_reasm_stats {
+	uint64_t segments;        /* with payload, FIN or RST */
+	uint64_t delivered;       /* bytes */
+	uint64_t gaps, gap_bytes; /* holes given up */
+	uint64_t inconsistent;    /* segments whose overlap differed from the first copy */
+	uint64_t retransmitted;   /* bytes already delivered or held, seen again */
+	uint64_t unverified;      /* of those, bytes too old to compare */
+	uint64_t data_after_fin;  /* bytes past a FIN, ignored */
+	uint64_t rst_ignored;     /* RSTs outside the window */
+	uint64_t dir_cap_hits, total_cap_hits, dropped_bytes;
+	uint64_t buffered; /* out-of-order bytes held now */
+};
+
+/* Where a direction's bytes go. */
+struct ts_stream_sink {
+	void (*data)(void *ctx, uint64_t offset, const uint8_t *bytes, uint32_t len);
+	void (*gap)(void *ctx, uint64_t offset, uint64_t len);
+	void *ctx;
+};
+
+struct ts_reasm;     /* shared by all directions: config, counters, total */
+struct ts_reasm_dir; /* one direction of one connection */
+
+struct ts_reasm *ts_reasm_new(const struct ts_reasm_config *cfg);
+void ts_reasm_free(struct ts_reasm *r);
+const struct ts_reasm_stats *ts_reasm_stats(const struct ts_reasm *r);
+
+/* NULL when memory cannot be had. */
+struct ts_reasm_dir *ts_reasm_dir_new(struct ts_reasm *r, const struct ts_stream_sink *sink);
+
+/*
+ * One segment of this direction: TCP flags, sequence number, payload.
+ * window is the receiver's current window in bytes (its advertised window
+ * scaled), used to judge RSTs; 0 when unknown (a RST then closes).
+ */
+void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_flags, uint32_t seq,
+                      const uint8_t *payload, uint32_t len, uint32_t window);
+
+/* True once a FIN was delivered in order or a RST accepted. */
+bool ts_reasm_dir_closed(const struct ts_reasm_dir *d);
+
+/* End the direction: give up remaining holes as gaps, deliver what is held,
+ * free everything. */
+void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * TCP reassembly against a reference model: the first byte seen at each
+ * offset wins; offsets never seen are gaps; a segment is inconsistent when
+ * any byte of it differs from the first copy. Random streams are cut into
+ * segments that overlap, repeat with changed bytes, arrive out of order,
+ * go missing, and wrap the sequence space.
+ */
+#include <stdlib.h>
+
+#include "check.h"
+#include "torsieve/decode.h"
+#include "torsieve/reassembly.h"
+
+static uint32_t rng_state;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+#define MAX_STREAM 40000
+
+/* What the sink received. */
+struct output {
+	uint8_t bytes[MAX_STREAM];
+	uint8_t kind[MAX_STREAM]; /* 0 nothing, 1 data, 2 gap */
+	uint64_t end;             /* one past the last offset covered */
+	bool overlap;             /* an offset covered twice, or out of order */
+};
+
+static void out_data(void *ctx, uint64_t off, const uint8_t *p, uint32_t n)
+{
+	struct output *o = ctx;
+	if (off != o->end || off + n > MAX_STREAM) {
+		o->overlap = true;
+		return;
+	}
+	memcpy(o->bytes + off, p, n);
+	memset(o->kind + off, 1, n);
+	o->end = off + n;
+}
+
+static void out_gap(void *ctx, uint64_t off, uint64_t n)
+{
+	struct output *o = ctx;
+	if (off != o->end || off + n > MAX_STREAM) {
+		o->overlap = true;
+		return;
+	}
+	memset(o->kind + off, 2, n);
+	o->end = off + n;
+}
+
+struct segment {
+	uint32_t off, len;
+	uint8_t flags;
+	uint8_t data[1500];
+};
+
+/* The model: first copy wins. */
+struct model {
+	uint8_t bytes[MAX_STREAM];
+	bool seen[MAX_STREAM];
+	uint64_t end;
+	unsigned inconsistent;
+};
+
+static void model_apply(struct model *m, const struct segment *s)
+{
+	bool differs = false;
+	for (uint32_t i = 0; i < s->len; i++) {
+		uint32_t o = s->off + i;
+		if (m->seen[o]) {
+			differs |= m->bytes[o] != s->data[i];
+		} else {
+			m->seen[o] = true;
+			m->bytes[o] = s->data[i];
+		}
+	}
+	if (s->off + s->len > m->end)
+		m->end = s->off + s->len;
+	m->inconsistent += differs;
+}
+
+static struct segment segs[4000];
+static uint64_t cap_hits, gaps_under_caps;
+static struct output out;
+static struct model model;
+
+/* Builds a scenario, runs it, compares; returns false on a mismatch. */
+static bool scenario(uint32_t seed, uint32_t size, bool with_syn, bool tight_caps)
+{
+	rng_state = seed;
+	static uint8_t stream[MAX_STREAM];
+	for (uint32_t i = 0; i < size; i++)
+		stream[i] = (uint8_t)rnd();
+	uint32_t n = 0;
+	/* Cut the stream; repeat some pieces, some with changed bytes. */
+	for (uint32_t off = 0; off < size && n < 3000;) {
+		uint32_t len = 1 + rnd() % (rnd() % 4 ? 1400 : 3);
+		if (off + len > size)
+			len = size - off;
+		segs[n].off = off;
+		segs[n].len = len;
+		segs[n].flags = TS_TCP_ACK;
+		memcpy(segs[n].data, stream + off, len);
+		n++;
+		if (rnd() % 5 == 0 && n < 3990) { /* an overlapping resend */
+			uint32_t back = rnd() % (off + 1);
+			uint32_t l2 = 1 + rnd() % 1400;
+			if (back + l2 > size)
+				l2 = size - back;
+			segs[n].off = back;
+			segs[n].len = l2;
+			segs[n].flags = TS_TCP_ACK;
+			memcpy(segs[n].data, stream + back, l2);
+			if (rnd() % 3 == 0)
+				segs[n].data[rnd() % l2] ^= 0x5a; /* different bytes */
+			n++;
+		}
+		off += len;
+	}
+	/* Lose some, reorder some. */
+	for (uint32_t i = 0; i < n; i++)
+		if (rnd() % 40 == 0)
+			segs[i].len = 0; /* lost: never sent to either side */
+	for (uint32_t i = 0; i + 1 < n; i++)
+		if (rnd() % 3 == 0) {
+			uint32_t j = i + 1 + rnd() % (n - i - 1 < 8 ? n - i - 1 : 8);
+			struct segment t = segs[i];
+			segs[i] = segs[j];
+			segs[j] = t;
+		}
+
+	/* A mid-stream pickup starts at the first segment it sees: put the
+	 * stream's first bytes first, so the model's offsets are its offsets. */
+	if (!with_syn && n < 4000) {
+		memmove(segs + 1, segs, n * sizeof(segs[0]));
+		segs[0].off = 0;
+		segs[0].len = 1;
+		segs[0].flags = TS_TCP_ACK;
+		segs[0].data[0] = stream[0];
+		n++;
+	}
+
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	cfg.history = MAX_STREAM; /* every retransmission can be compared */
+	if (tight_caps) {
+		cfg.dir_buffer = 3000;
+		cfg.total_buffer = 5000;
+	}
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	memset(&out, 0, sizeof(out));
+	memset(&model, 0, sizeof(model));
+	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
+	struct ts_reasm_dir *d = ts_reasm_dir_new(r, &sink);
+	/* Sequence numbers that wrap inside the stream. */
+	uint32_t isn = 0xffffffffu - rnd() % (size + 1);
+	if (with_syn)
+		ts_reasm_segment(r, d, TS_TCP_SYN, isn, NULL, 0, 0);
+	uint32_t base = with_syn ? isn + 1 : isn;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!segs[i].len)
+			continue;
+		ts_reasm_segment(r, d, segs[i].flags, base + segs[i].off, segs[i].data, segs[i].len,
+		                 0);
+		if (!tight_caps || i == 0)
+			model_apply(&model, &segs[i]);
+		if (ts_reasm_stats(r)->buffered > cfg.total_buffer) {
+			printf("  seed %u: %llu bytes held over the cap\n", seed,
+			       (unsigned long long)ts_reasm_stats(r)->buffered);
+			return false;
+		}
+	}
+	ts_reasm_dir_end(r, d);
+	const struct ts_reasm_stats *st = ts_reasm_stats(r);
+	bool ok = !out.overlap;
+	if (!tight_caps) {
+		/* Exactly the model: every seen byte, first copy; every hole a gap. */
+		ok = ok && out.end == model.end;
+		for (uint64_t o = 0; ok && o < model.end; o++) {
+			if (model.seen[o])
+				ok = out.kind[o] == 1 && out.bytes[o] == model.bytes[o];
+			else
+				ok = out.kind[o] == 2;
+			if (!ok)
+				printf("  seed %u: offset %llu: got kind %u byte %02x, model %s "
+				       "%02x\n",
+				       seed, (unsigned long long)o, out.kind[o], out.bytes[o],
+				       model.seen[o] ? "byte" : "gap", model.bytes[o]);
+		}
+		if (st->inconsistent != model.inconsistent) {
+			printf("  seed %u: %llu inconsistent, model %u\n", seed,
+			       (unsigned long long)st->inconsistent, model.inconsistent);
+			ok = false;
+		}
+	} else {
+		/* Under caps: data and gaps still tile the stream, in order, and
+		 * every delivered byte is one some segment carried there. */
+		for (uint64_t o = 0; ok && o < out.end; o++)
+			if (out.kind[o] == 1) {
+				bool carried = false;
+				for (uint32_t i = 0; i < n && !carried; i++)
+					carried = segs[i].len && o >= segs[i].off &&
+					          o < segs[i].off + segs[i].len &&
+					          segs[i].data[o - segs[i].off] == out.bytes[o];
+				ok = carried;
+				if (!ok)
+					printf("  seed %u: offset %llu carries a byte no segment "
+					       "had\n",
+					       seed, (unsigned long long)o);
+			} else {
+				ok = out.kind[o] == 2;
+			}
+		if (ok && st->buffered != 0)
+			printf("  seed %u: %llu bytes still held after the end\n", seed,
+			       (unsigned long long)st->buffered);
+		ok = ok && st->buffered == 0;
+		cap_hits += st->dir_cap_hits + st->total_cap_hits;
+		gaps_under_caps += st->gaps;
+	}
+	ts_reasm_free(r);
+	return ok;
+}
+
+static void test_against_model(void)
+{
+	for (uint32_t seed = 1; seed <= 300; seed++)
+		if (!scenario(seed, 1 + (seed * 7919) % MAX_STREAM, seed % 2, false)) {
+			CHECK(false);
+			break;
+		}
+}
+
+static void test_caps(void)
+{
+	for (uint32_t seed = 1000; seed < 1040; seed++)
+		if (!scenario(seed, 20000, true, true)) {
+			printf("  seed %u fails under caps\n", seed);
+			CHECK(false);
+			break;
+		}
+	/* The caps were reached, and giving up holes is what made room. */
+	printf("  %llu cap hits, %llu gaps over 40 capped streams\n", (unsigned long long)cap_hits,
+	       (unsigned long long)gaps_under_caps);
+	CHECK(cap_hits > 0 && gaps_under_caps > 0);
+}
+
+/* Hand-made cases: FIN, data after FIN, RST in and out of the window. */
+static void test_fin_and_rst(void)
+{
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	memset(&out, 0, sizeof(out));
+	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
+	struct ts_reasm_dir *d = ts_reasm_dir_new(r, &sink);
+	const uint8_t hello[] = "hello, world";
+	ts_reasm_segment(r, d, TS_TCP_SYN, 1000, NULL, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_PSH, 1001, hello, 5, 0);
+	/* FIN after "world", before the middle has arrived. */
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 1008, hello + 7, 5, 0);
+	CHECK(!ts_reasm_dir_closed(d));
+	ts_reasm_segment(r, d, TS_TCP_ACK, 1013, (const uint8_t *)"late", 4, 0); /* after FIN */
+	ts_reasm_segment(r, d, TS_TCP_ACK, 1006, hello + 5, 2, 0);
+	CHECK(ts_reasm_dir_closed(d));
+	CHECK_EQ_INT(out.end, 12);
+	CHECK(memcmp(out.bytes, hello, 12) == 0);
+	CHECK_EQ_INT(ts_reasm_stats(r)->data_after_fin, 4);
+	ts_reasm_dir_end(r, d);
+
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 5000, NULL, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 5001, hello, 3, 0);
+	ts_reasm_segment(r, d, TS_TCP_RST, 5001 + 70000, NULL, 0, 65535); /* out of window */
+	CHECK(!ts_reasm_dir_closed(d));
+	CHECK_EQ_INT(ts_reasm_stats(r)->rst_ignored, 1);
+	ts_reasm_segment(r, d, TS_TCP_RST, 5004 + 100, NULL, 0, 65535); /* in window */
+	CHECK(ts_reasm_dir_closed(d));
+	ts_reasm_segment(r, d, TS_TCP_ACK, 5004, hello + 3, 3, 0);
+	CHECK_EQ_INT(out.end, 3);
+	ts_reasm_dir_end(r, d);
+
+	/* Bytes before a FIN that never arrive become a gap at the end. */
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 7000, NULL, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 7011, hello, 2, 0);
+	ts_reasm_dir_end(r, d);
+	CHECK_EQ_INT(out.end, 12);
+	CHECK(out.kind[0] == 2 && out.kind[9] == 2 && out.kind[10] == 1 && out.kind[11] == 1);
+	ts_reasm_free(r);
+}
+
+int main(void)
+{
+	RUN(test_fin_and_rst);
+	RUN(test_against_model);
+	RUN(test_caps);
+	return check_exit_code();
+}
