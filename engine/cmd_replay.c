@@ -15,6 +15,8 @@ static const char replay_usage[] =
         "  -c, --config POLICY  judge by this policy file (default: the shipped\n"
         "                       policy, etc/torsieve.conf, built in)\n"
         "  --in IFACE           the input interface of every packet, for 'on' rules\n"
+        "  --streams DIR        write each TCP stream direction to DIR/<flow>-c2s and\n"
+        "                       -s2c, and one line per direction to DIR/streams.json\n"
         "  --packets            one line per packet instead (with --json: one JSON\n"
         "                       object per line and no summary)\n"
         "  --json               machine-readable output\n";
@@ -23,6 +25,7 @@ struct replay_args {
 	const char *file;
 	const char *policy;
 	const char *iface;
+	const char *streams;
 	bool json;
 	bool packets;
 };
@@ -51,6 +54,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 		} else if (!options_done &&
 		           (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0)) {
 			if (!(a->policy = option_value(argc, argv, &i)))
+				return -1;
+		} else if (!options_done && strcmp(arg, "--streams") == 0) {
+			if (!(a->streams = option_value(argc, argv, &i)))
 				return -1;
 		} else if (!options_done && strcmp(arg, "--in") == 0) {
 			if (!(a->iface = option_value(argc, argv, &i)))
@@ -120,6 +126,20 @@ int ts_cmd_replay(int argc, char **argv)
 	struct ts_plugin packet_log, summary;
 	ts_packet_log_plugin(&packet_log, &opts);
 	ts_summary_plugin(&summary, &opts);
+	struct ts_plugin stream_files_plugin;
+	struct ts_stream_files *stream_files = NULL;
+	if (args.streams) {
+		stream_files = ts_stream_files_open(args.streams, err, sizeof(err));
+		if (!stream_files) {
+			fprintf(stderr, "torsieve replay: %s\n", err);
+			ts_engine_release(&engine);
+			ts_source_close(src);
+			ts_policy_free(policy);
+			return TS_EXIT_USAGE;
+		}
+		ts_stream_files_plugin(&stream_files_plugin, stream_files);
+		ts_engine_add_plugin(&engine, &stream_files_plugin);
+	}
 	if (args.packets)
 		ts_engine_add_plugin(&engine, &packet_log);
 	if (!args.packets || !args.json)
@@ -128,6 +148,12 @@ int ts_cmd_replay(int argc, char **argv)
 	rc = ts_engine_run_file(&engine, src);
 	ts_engine_release(&engine);
 	ts_policy_free(policy);
+	if (stream_files && ts_stream_files_close(stream_files, rc == 0, err, sizeof(err)) != 0) {
+		fflush(stdout);
+		fprintf(stderr, "torsieve replay: %s\n", err);
+		ts_source_close(src);
+		return TS_EXIT_FAILURE;
+	}
 	if (rc < 0) {
 		fflush(stdout);
 		fprintf(stderr, "torsieve replay: %s\n", src->err);

@@ -9,10 +9,117 @@ void ts_engine_init(struct ts_engine *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* A TCP flow's reassembly: one direction each way (0: from the initiator). */
+struct flow_streams {
+	struct ts_reasm_dir *dir[2];
+	struct stream_ctx {
+		struct ts_engine *e;
+		const struct ts_flow *flow;
+		int dir;
+	} ctx[2];
+	uint16_t window[2]; /* each side's last advertised window */
+	uint8_t wscale[2];
+	bool wscale_offered[2], have_window[2];
+};
+
+static void emit_stream(const struct stream_ctx *c, uint64_t off, const uint8_t *p, uint64_t n)
+{
+	struct ts_stream_event ev = {
+	        .flow = c->flow, .dir = c->dir, .offset = off, .data = p, .len = n};
+	const struct ts_engine *e = c->e;
+	if (e->releasing)
+		return;
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_stream_data)
+			e->plugins[i]->on_stream_data(e->plugins[i]->ctx, &ev);
+}
+
+static void stream_data(void *ctx, uint64_t off, const uint8_t *p, uint32_t n)
+{
+	emit_stream(ctx, off, p, n);
+}
+
+static void stream_gap(void *ctx, uint64_t off, uint64_t n)
+{
+	emit_stream(ctx, off, NULL, n);
+}
+
+static struct flow_streams *flow_streams_new(struct ts_engine *e, struct ts_flow *f)
+{
+	struct flow_streams *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return NULL;
+	for (int dir = 0; dir < 2; dir++) {
+		fs->ctx[dir] = (struct stream_ctx){.e = e, .flow = f, .dir = dir};
+		struct ts_stream_sink sink = {
+		        .data = stream_data, .gap = stream_gap, .ctx = &fs->ctx[dir]};
+		fs->dir[dir] = ts_reasm_dir_new(e->reasm, &sink);
+	}
+	if (!fs->dir[0] || !fs->dir[1]) {
+		ts_reasm_dir_end(e->reasm, fs->dir[0], NULL);
+		ts_reasm_dir_end(e->reasm, fs->dir[1], NULL);
+		free(fs);
+		return NULL;
+	}
+	return fs;
+}
+
+/* Feed a clean TCP segment to its flow's reassembly. Only the captured
+ * payload goes in: bytes a snap length cut off become a gap. */
+static void stream_segment(struct ts_engine *e, struct ts_flow *f, int side,
+                           const struct ts_decoded *d, const struct ts_packet *pkt)
+{
+	if (!e->reasm || d->l4 != TS_L4_TCP || !d->has_l4_header || d->is_fragment)
+		return;
+	struct flow_streams *fs = f->user;
+	if (!fs && !(fs = f->user = flow_streams_new(e, f)))
+		return; /* out of memory: this flow's streams are not reassembled */
+	int dir = side == f->initiator ? 0 : 1, other = !dir;
+	bool syn = d->tcp_flags & TS_TCP_SYN;
+	if (syn) {
+		fs->wscale_offered[dir] = d->tcp_opts.has_wscale;
+		fs->wscale[dir] = d->tcp_opts.wscale > 14 ? 14 : d->tcp_opts.wscale;
+	}
+	/* The window the receiver of this segment advertised, scaled only when
+	 * both sides offered scaling (RFC 7323). */
+	uint32_t window = 0;
+	if (fs->have_window[other]) {
+		bool scaled = fs->wscale_offered[0] && fs->wscale_offered[1];
+		window = (uint32_t)fs->window[other] << (scaled ? fs->wscale[other] : 0);
+	}
+	fs->window[dir] = d->tcp_window;
+	fs->have_window[dir] = !syn || fs->have_window[dir];
+	uint32_t captured = 0;
+	if (d->payload_offset < pkt->caplen) {
+		captured = pkt->caplen - d->payload_offset;
+		if (captured > d->payload_len)
+			captured = d->payload_len;
+	}
+	ts_reasm_segment(e->reasm, fs->dir[dir], d->tcp_flags, d->tcp_seq,
+	                 pkt->data + d->payload_offset, captured, d->payload_len, window);
+}
+
 static void flow_ended(void *ctx, struct ts_flow *flow, const char *why)
 {
 	struct ts_engine *e = ctx;
+	struct ts_reasm_dir_result results[2];
 	struct ts_flow_event ev = {.flow = flow, .why = why};
+	struct flow_streams *fs = flow->user;
+	if (fs) {
+		for (int dir = 0; dir < 2; dir++) {
+			ts_reasm_dir_end(e->reasm, fs->dir[dir], &results[dir]);
+			e->stats.streams.count++;
+			e->stats.streams.bytes += results[dir].bytes;
+			e->stats.streams.gaps += results[dir].gaps;
+			e->stats.streams.gap_bytes += results[dir].gap_bytes;
+			e->stats.streams.inconsistent += results[dir].inconsistent;
+		}
+		free(fs);
+		flow->user = NULL;
+		ev.streams = results;
+	}
+	if (e->releasing)
+		return;
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_flow_end)
 			e->plugins[i]->on_flow_end(e->plugins[i]->ctx, &ev);
@@ -22,14 +129,22 @@ int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const c
 {
 	uint64_t *hits = calloc(p->rule_count ? p->rule_count : 1, sizeof(*hits));
 	struct ts_flow_table *flows = ts_flow_table_new(&p->limits.flows, flow_ended, e);
-	if (!hits || !flows) {
+	struct ts_reasm_config rc = {
+	        .dir_buffer = p->limits.streams.dir_buffer,
+	        .total_buffer = p->limits.streams.total_buffer,
+	        .history = p->limits.streams.history,
+	};
+	struct ts_reasm *reasm = ts_reasm_new(&rc);
+	if (!hits || !flows || !reasm) {
 		free(hits);
 		ts_flow_table_free(flows);
+		ts_reasm_free(reasm);
 		return -1;
 	}
 	ts_engine_release(e);
 	e->stats.rule_hits = hits;
 	e->flows = flows;
+	e->reasm = reasm;
 	e->policy = p;
 	e->iface = iface;
 	return 0;
@@ -39,8 +154,17 @@ void ts_engine_release(struct ts_engine *e)
 {
 	free(e->stats.rule_hits);
 	e->stats.rule_hits = NULL;
+	if (e->flows) {
+		/* Flows still open (a run that stopped on an error) free their
+		 * streams here, reporting to nobody. */
+		e->releasing = true;
+		ts_flow_flush(e->flows);
+		e->releasing = false;
+	}
 	ts_flow_table_free(e->flows);
 	e->flows = NULL;
+	ts_reasm_free(e->reasm);
+	e->reasm = NULL;
 }
 
 int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
@@ -78,6 +202,7 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 				ts_policy_judge(e->policy, &in, &f->verdict);
 			judgement = f->verdict;
 			ts_flow_update(e->flows, f, &dec, ev.side, pkt->len, now);
+			stream_segment(e, f, ev.side, &dec, pkt);
 			ev.flow = f;
 		}
 		ts_stats_count_verdict(&e->stats, &dec, &judgement);

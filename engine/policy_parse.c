@@ -957,8 +957,24 @@ static bool parse_set(struct parser *ps)
 			return false;
 		}
 		lim->flows.timeout[c] = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "stream-buffer") || ts_tok_is(cur(ps), "stream-memory") ||
+	           ts_tok_is(cur(ps), "stream-history")) {
+		const struct ts_token which = *cur(ps);
+		next(ps);
+		uint64_t v;
+		if (!parse_size(cur(ps), &v) || v > (1ull << 31)) {
+			expected(ps, "a size such as 1M (K, M or G; at most 2G)");
+			return false;
+		}
+		if (ts_tok_is(&which, "stream-buffer"))
+			lim->streams.dir_buffer = (uint32_t)v;
+		else if (ts_tok_is(&which, "stream-memory"))
+			lim->streams.total_buffer = v;
+		else
+			lim->streams.history = (uint32_t)v;
 	} else {
-		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout)");
+		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout, "
+		             "stream-buffer, stream-memory, stream-history)");
 		return false;
 	}
 	next(ps);
@@ -1024,6 +1040,9 @@ struct ts_policy *ts_policy_parse(const char *text, size_t len, const char *name
 	p->limits.max_rules = DEFAULT_MAX_RULES;
 	p->limits.classifier_memory = DEFAULT_CLASSIFIER;
 	ts_flow_config_default(&p->limits.flows);
+	p->limits.streams.dir_buffer = 1u << 20;
+	p->limits.streams.total_buffer = 64ull << 20;
+	p->limits.streams.history = 64u << 10;
 	p->bpf_match = ts_bpf_match;
 
 	struct parser ps = {.name = name, .p = p, .err = err, .errlen = errlen};

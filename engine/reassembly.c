@@ -26,11 +26,13 @@ struct ts_reasm {
 struct ts_reasm_dir {
 	struct ts_stream_sink sink;
 	bool started, fin_seen, closed;
-	uint32_t base;    /* the sequence number of stream offset 0 */
-	uint64_t next;    /* the next offset to deliver */
-	uint64_t fin_off; /* where the FIN sits */
+	uint32_t base;     /* the sequence number of stream offset 0 */
+	uint64_t next;     /* the next offset to deliver */
+	uint64_t fin_off;  /* where the FIN sits */
+	uint64_t seen_end; /* one past the last byte known to exist */
 	struct piece *held;
 	uint32_t held_bytes;
+	struct ts_reasm_dir_result result;
 	uint8_t *history;      /* ring: offset o at history[o % cfg.history] */
 	uint64_t history_from; /* the lowest offset whose byte is in the ring */
 };
@@ -89,6 +91,7 @@ static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p
 		d->history[(d->next + i) % h] = p[i];
 	d->next += n;
 	r->st.delivered += n;
+	d->result.bytes += n;
 }
 
 /* Deliver the held pieces that now start at `next`. */
@@ -112,6 +115,8 @@ static void give_up(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
 			d->sink.gap(d->sink.ctx, d->next, until - d->next);
 		r->st.gaps++;
 		r->st.gap_bytes += until - d->next;
+		d->result.gaps++;
+		d->result.gap_bytes += until - d->next;
 		d->next = until;
 		d->history_from = until; /* the ring holds nothing for the gap */
 	}
@@ -206,8 +211,10 @@ static void add_data(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t off, c
 		}
 		cur = upto;
 	}
-	if (differs)
+	if (differs) {
 		r->st.inconsistent++;
+		d->result.inconsistent++;
+	}
 }
 
 /* Data past a FIN does not belong to the stream: drop what is held there. */
@@ -236,7 +243,7 @@ static void trim_after_fin(struct ts_reasm *r, struct ts_reasm_dir *d)
 }
 
 void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_flags, uint32_t seq,
-                      const uint8_t *payload, uint32_t len, uint32_t window)
+                      const uint8_t *payload, uint32_t len, uint32_t wire_len, uint32_t window)
 {
 	bool syn = tcp_flags & TS_TCP_SYN, fin = tcp_flags & TS_TCP_FIN,
 	     rst = tcp_flags & TS_TCP_RST;
@@ -270,6 +277,10 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 		d->fin_off = (uint64_t)(off + (int64_t)len);
 		trim_after_fin(r, d);
 	}
+	if (wire_len > len && off + (int64_t)wire_len > (int64_t)d->seen_end) {
+		uint64_t end = (uint64_t)(off + (int64_t)wire_len);
+		d->seen_end = d->fin_seen && end > d->fin_off ? d->fin_off : end;
+	}
 	if (len && off + (int64_t)len > 0) {
 		if (off < 0) { /* before the stream's first byte: not ours */
 			payload += -off;
@@ -290,15 +301,21 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 		d->closed = true;
 }
 
-void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d)
+void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
+                      struct ts_reasm_dir_result *result)
 {
 	if (!d)
 		return;
 	while (d->held)
 		give_up(r, d, d->held->off);
-	/* Bytes known to exist before the FIN but never seen: a gap too. */
+	/* Bytes known to exist but never seen (before the FIN, or cut off by a
+	 * snap length): a gap too. */
 	if (d->fin_seen && d->next < d->fin_off)
 		give_up(r, d, d->fin_off);
+	if (d->next < d->seen_end)
+		give_up(r, d, d->seen_end);
+	if (result)
+		*result = d->result;
 	free(d->history);
 	free(d);
 }

@@ -62,6 +62,12 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		        ",\"flows\":{\"total\":%" PRIu64 ",\"tcp\":%" PRIu64 ",\"udp\":%" PRIu64
 		        ",\"other\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
 		        f->total, f->tcp, f->udp, f->other, f->evicted, f->expired);
+		fprintf(out,
+		        ",\"streams\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+		        ",\"gaps\":%" PRIu64 ",\"gap_bytes\":%" PRIu64
+		        ",\"inconsistent_overlaps\":%" PRIu64 "}",
+		        s->streams.count, s->streams.bytes, s->streams.gaps, s->streams.gap_bytes,
+		        s->streams.inconsistent);
 	}
 	fputs("}\n", out);
 }
@@ -110,6 +116,11 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 	        "; %" PRIu64 " expired, %" PRIu64 " evicted)\n",
 	        s->flows.total, s->flows.tcp, s->flows.udp, s->flows.other, s->flows.expired,
 	        s->flows.evicted);
+	fprintf(out,
+	        "streams     %" PRIu64 " TCP stream directions, %" PRIu64 " bytes; %" PRIu64
+	        " gaps (%" PRIu64 " bytes), %" PRIu64 " inconsistent overlaps\n",
+	        s->streams.count, s->streams.bytes, s->streams.gaps, s->streams.gap_bytes,
+	        s->streams.inconsistent);
 	if (bad)
 		fprintf(out, "  malformed (dropped)       %" PRIu64 "\n", bad);
 }

@@ -19,6 +19,8 @@ struct ts_engine {
 	const struct ts_policy *policy;
 	const char *iface;
 	struct ts_flow_table *flows; /* made with the policy, from its flow settings */
+	struct ts_reasm *reasm;      /* TCP reassembly (offline), from its stream settings */
+	bool releasing;              /* flows ending in ts_engine_release reach no plugin */
 	const struct ts_plugin *plugins[TS_ENGINE_MAX_PLUGINS];
 	size_t plugin_count;
 };

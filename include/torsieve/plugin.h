@@ -12,6 +12,7 @@
 
 #include "torsieve/decode.h"
 #include "torsieve/flow.h"
+#include "torsieve/reassembly.h"
 #include "torsieve/source.h"
 #include "torsieve/stats.h"
 
@@ -35,13 +36,22 @@ struct ts_packet_event {
 	int side;                             /* the packet's key side in flow */
 };
 
-/* Reassembled bytes of one direction of a stream (filled by the reassembler). */
-struct ts_stream_event;
+/* Reassembled bytes of one direction of a TCP stream, in order, or a gap. */
+struct ts_stream_event {
+	const struct ts_flow *flow;
+	int dir;             /* 0: from the flow's initiator (c2s); 1: back (s2c) */
+	uint64_t offset;     /* in the direction's byte stream */
+	const uint8_t *data; /* NULL for a gap */
+	uint64_t len;        /* bytes, or the gap's length */
+};
 
 /* A flow that ended: expired, evicted, or flushed at the end of a run. */
 struct ts_flow_event {
 	const struct ts_flow *flow;
 	const char *why;
+	/* For a TCP flow that carried segments: each direction's account
+	 * (index as ts_stream_event.dir); NULL otherwise. */
+	const struct ts_reasm_dir_result *streams;
 };
 
 struct ts_plugin {

@@ -133,11 +133,20 @@ struct ts_flow_config {
 void ts_flow_config_default(struct ts_flow_config *c);
 const char *ts_flow_class_name(enum ts_flow_class c);
 
+/* Stream reassembly caps (`set stream-buffer`, `set stream-memory`,
+ * `set stream-history`); the same as struct ts_reasm_config. */
+struct ts_stream_config {
+	uint32_t dir_buffer;   /* out-of-order bytes per direction, default 1M */
+	uint64_t total_buffer; /* out-of-order bytes in all, default 64M */
+	uint32_t history;      /* delivered bytes kept per direction, default 64K */
+};
+
 /* Caps a policy file can set (`set NAME VALUE`), with their defaults. */
 struct ts_policy_limits {
 	uint32_t max_rules;         /* default 100000 */
 	uint64_t classifier_memory; /* bytes, default 64 MiB */
 	struct ts_flow_config flows;
+	struct ts_stream_config streams;
 };
 
 struct ts_classifier;

@@ -47,6 +47,13 @@ struct ts_reasm_stats {
 	uint64_t buffered; /* out-of-order bytes held now */
 };
 
+/* One direction's account, given when it ends. */
+struct ts_reasm_dir_result {
+	uint64_t bytes; /* delivered */
+	uint64_t gaps, gap_bytes;
+	uint64_t inconsistent; /* segments whose overlap differed from the first copy */
+};
+
 /* Where a direction's bytes go. */
 struct ts_stream_sink {
 	void (*data)(void *ctx, uint64_t offset, const uint8_t *bytes, uint32_t len);
@@ -65,18 +72,22 @@ const struct ts_reasm_stats *ts_reasm_stats(const struct ts_reasm *r);
 struct ts_reasm_dir *ts_reasm_dir_new(struct ts_reasm *r, const struct ts_stream_sink *sink);
 
 /*
- * One segment of this direction: TCP flags, sequence number, payload.
- * window is the receiver's current window in bytes (its advertised window
- * scaled), used to judge RSTs; 0 when unknown (a RST then closes).
+ * One segment of this direction: TCP flags, sequence number, the captured
+ * payload (len bytes) and how long the payload was on the wire (wire_len >=
+ * len; a capture's snap length can cut it). Bytes known to exist but never
+ * captured end up as a gap. window is the receiver's current window in
+ * bytes (its advertised window scaled), used to judge RSTs; 0 when unknown
+ * (a RST then closes).
  */
 void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_flags, uint32_t seq,
-                      const uint8_t *payload, uint32_t len, uint32_t window);
+                      const uint8_t *payload, uint32_t len, uint32_t wire_len, uint32_t window);
 
 /* True once a FIN was delivered in order or a RST accepted. */
 bool ts_reasm_dir_closed(const struct ts_reasm_dir *d);
 
 /* End the direction: give up remaining holes as gaps, deliver what is held,
- * free everything. */
-void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d);
+ * fill *result (if not NULL), free everything. */
+void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
+                      struct ts_reasm_dir_result *result);
 
 #endif

@@ -34,6 +34,11 @@ struct ts_stats {
 	uint64_t *rule_hits; /* one per policy rule; owned by the engine */
 
 	struct ts_flow_stats flows; /* as of the end of the run */
+
+	/* TCP stream directions reassembled (two per TCP flow with segments). */
+	struct {
+		uint64_t count, bytes, gaps, gap_bytes, inconsistent;
+	} streams;
 };
 
 void ts_stats_count(struct ts_stats *s, uint32_t caplen, uint32_t wirelen,

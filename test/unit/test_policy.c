@@ -75,8 +75,8 @@ static void test_errors_name_the_place(void)
 	         "found 'extra'"},
 	        {"set max-rules 5 6\n", "1:17: expected end of line, found '6'"},
 	        {"set frobs 3\n", "1:5: expected a setting (max-rules, classifier-memory, "
-	                          "max-flows, timeout), found "
-	                          "'frobs'"},
+	                          "max-flows, timeout, stream-buffer, stream-memory, "
+	                          "stream-history), found 'frobs'"},
 	        {"pass tcp\npass udp\ndrop all\nset max-rules 2\n",
 	         "3:1: expected at most max-rules (2) rules, found more; raise it with 'set "
 	         "max-rules'"},

@@ -161,13 +161,13 @@ static bool scenario(uint32_t seed, uint32_t size, bool with_syn, bool tight_cap
 	/* Sequence numbers that wrap inside the stream. */
 	uint32_t isn = 0xffffffffu - rnd() % (size + 1);
 	if (with_syn)
-		ts_reasm_segment(r, d, TS_TCP_SYN, isn, NULL, 0, 0);
+		ts_reasm_segment(r, d, TS_TCP_SYN, isn, NULL, 0, 0, 0);
 	uint32_t base = with_syn ? isn + 1 : isn;
 	for (uint32_t i = 0; i < n; i++) {
 		if (!segs[i].len)
 			continue;
 		ts_reasm_segment(r, d, segs[i].flags, base + segs[i].off, segs[i].data, segs[i].len,
-		                 0);
+		                 segs[i].len, 0);
 		if (!tight_caps || i == 0)
 			model_apply(&model, &segs[i]);
 		if (ts_reasm_stats(r)->buffered > cfg.total_buffer) {
@@ -176,7 +176,7 @@ static bool scenario(uint32_t seed, uint32_t size, bool with_syn, bool tight_cap
 			return false;
 		}
 	}
-	ts_reasm_dir_end(r, d);
+	ts_reasm_dir_end(r, d, NULL);
 	const struct ts_reasm_stats *st = ts_reasm_stats(r);
 	bool ok = !out.overlap;
 	if (!tight_caps) {
@@ -260,40 +260,55 @@ static void test_fin_and_rst(void)
 	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
 	struct ts_reasm_dir *d = ts_reasm_dir_new(r, &sink);
 	const uint8_t hello[] = "hello, world";
-	ts_reasm_segment(r, d, TS_TCP_SYN, 1000, NULL, 0, 0);
-	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_PSH, 1001, hello, 5, 0);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 1000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_PSH, 1001, hello, 5, 5, 0);
 	/* FIN after "world", before the middle has arrived. */
-	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 1008, hello + 7, 5, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 1008, hello + 7, 5, 5, 0);
 	CHECK(!ts_reasm_dir_closed(d));
-	ts_reasm_segment(r, d, TS_TCP_ACK, 1013, (const uint8_t *)"late", 4, 0); /* after FIN */
-	ts_reasm_segment(r, d, TS_TCP_ACK, 1006, hello + 5, 2, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 1013, (const uint8_t *)"late", 4, 4, 0); /* after FIN */
+	ts_reasm_segment(r, d, TS_TCP_ACK, 1006, hello + 5, 2, 2, 0);
 	CHECK(ts_reasm_dir_closed(d));
 	CHECK_EQ_INT(out.end, 12);
 	CHECK(memcmp(out.bytes, hello, 12) == 0);
 	CHECK_EQ_INT(ts_reasm_stats(r)->data_after_fin, 4);
-	ts_reasm_dir_end(r, d);
+	ts_reasm_dir_end(r, d, NULL);
 
 	memset(&out, 0, sizeof(out));
 	d = ts_reasm_dir_new(r, &sink);
-	ts_reasm_segment(r, d, TS_TCP_SYN, 5000, NULL, 0, 0);
-	ts_reasm_segment(r, d, TS_TCP_ACK, 5001, hello, 3, 0);
-	ts_reasm_segment(r, d, TS_TCP_RST, 5001 + 70000, NULL, 0, 65535); /* out of window */
+	ts_reasm_segment(r, d, TS_TCP_SYN, 5000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 5001, hello, 3, 3, 0);
+	ts_reasm_segment(r, d, TS_TCP_RST, 5001 + 70000, NULL, 0, 0, 65535); /* out of window */
 	CHECK(!ts_reasm_dir_closed(d));
 	CHECK_EQ_INT(ts_reasm_stats(r)->rst_ignored, 1);
-	ts_reasm_segment(r, d, TS_TCP_RST, 5004 + 100, NULL, 0, 65535); /* in window */
+	ts_reasm_segment(r, d, TS_TCP_RST, 5004 + 100, NULL, 0, 0, 65535); /* in window */
 	CHECK(ts_reasm_dir_closed(d));
-	ts_reasm_segment(r, d, TS_TCP_ACK, 5004, hello + 3, 3, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 5004, hello + 3, 3, 3, 0);
 	CHECK_EQ_INT(out.end, 3);
-	ts_reasm_dir_end(r, d);
+	ts_reasm_dir_end(r, d, NULL);
 
 	/* Bytes before a FIN that never arrive become a gap at the end. */
 	memset(&out, 0, sizeof(out));
 	d = ts_reasm_dir_new(r, &sink);
-	ts_reasm_segment(r, d, TS_TCP_SYN, 7000, NULL, 0, 0);
-	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 7011, hello, 2, 0);
-	ts_reasm_dir_end(r, d);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 7000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 7011, hello, 2, 2, 0);
+	struct ts_reasm_dir_result res;
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 2);
+	CHECK_EQ_INT(res.gaps, 1);
+	CHECK_EQ_INT(res.gap_bytes, 10);
 	CHECK_EQ_INT(out.end, 12);
 	CHECK(out.kind[0] == 2 && out.kind[9] == 2 && out.kind[10] == 1 && out.kind[11] == 1);
+
+	/* A last segment cut by a snap length: its missing tail is a gap. */
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 9000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 9001, hello, 4, 1400, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 4);
+	CHECK_EQ_INT(res.gaps, 1);
+	CHECK_EQ_INT(res.gap_bytes, 1396);
+	CHECK_EQ_INT(out.end, 1400);
 	ts_reasm_free(r);
 }
 
