@@ -7,6 +7,8 @@
   fuzz/corpus/policy/  the shipped policy and the policies in SEED_POLICIES
   fuzz/corpus/classify/ each seed policy, a NUL, then fixture frames as
                        fuzz_classify reads them: link byte, length byte, frame
+  fuzz/corpus/reassembly/ segment sequences as fuzz_reassembly reads them:
+                       initial sequence number, then [offset:2][length:1][bytes]
 
 Re-run after adding fixtures; crash inputs found by fuzzing are added to the
 corpus by hand (named crash-*) and stay there as regression inputs.
@@ -101,8 +103,29 @@ def policy_seeds():
     return len(policies)
 
 
+def reassembly_seeds():
+    import random
+    rnd = random.Random(7)
+    stream = bytes(rnd.randrange(256) for _ in range(3000))
+
+    def seg(off, data):
+        return struct.pack(">HB", off, len(data)) + data
+
+    cases = {
+        "inorder": b"".join(seg(o, stream[o:o + 200]) for o in range(0, 2000, 200)),
+        "reverse": b"".join(seg(o, stream[o:o + 200]) for o in reversed(range(0, 2000, 200))),
+        "overlap-diff": seg(0, stream[:100]) + seg(50, bytes(100)) + seg(150, stream[150:250]),
+        "gap": seg(0, stream[:100]) + seg(300, stream[300:400]),
+        "one-byte": b"".join(seg(o, stream[o:o + 1]) for o in range(0, 200)),
+    }
+    for name, body in cases.items():
+        isn = b"\xff\xff\xff\x00" if name == "inorder" else b"\x00\x00\x10\x00"  # wraps
+        write(os.path.join(CORPUS, "reassembly", "seed-" + name), isn + body)
+    return len(cases)
+
+
 def main():
-    for sub in ("pcap", "decode", "policy", "classify"):
+    for sub in ("pcap", "decode", "policy", "classify", "reassembly"):
         os.makedirs(os.path.join(CORPUS, sub), exist_ok=True)
     written = 0
     sources = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")) +
@@ -126,7 +149,8 @@ def main():
             with open(out, "wb") as f:
                 f.write(data)
             written += 1
-    print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds")
+    print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds, "
+          f"{reassembly_seeds()} reassembly seeds")
 
 
 if __name__ == "__main__":
