@@ -462,6 +462,19 @@ static void test_settings_and_lists(void)
 	CHECK_EQ_INT(p->limits.flows.timeout[TS_FLOW_TCP_ESTABLISHED], 7200);
 	CHECK_EQ_INT(p->limits.flows.timeout[TS_FLOW_TCP_OPENING], 30);
 	ts_policy_free(p);
+	p = parse("set stream-buffer 512K\nset stream-memory 8M\nset stream-history 16K\n", err,
+	          sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->limits.streams.dir_buffer, 512 * 1024);
+		CHECK_EQ_INT(p->limits.streams.total_buffer, 8 * 1024 * 1024);
+		CHECK_EQ_INT(p->limits.streams.history, 16 * 1024);
+		ts_policy_free(p);
+	}
+	p = parse("set stream-memory 3G\n", err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err,
+	             "t.conf:1:19: expected a size such as 1M (K, M or G; at most 2G), found '3G'");
 	p = parse("set timeout tcp 5\n", err, sizeof(err));
 	CHECK(p == NULL);
 	CHECK_EQ_STR(err, "t.conf:1:13: expected a flow class (tcp-opening, tcp-established, "
