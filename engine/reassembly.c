@@ -272,9 +272,11 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 		}
 		return;
 	}
-	if (fin && !d->fin_seen && off + (int64_t)len >= 0) {
+	/* The FIN follows the segment's payload as it was on the wire, however
+	 * much of it was captured. */
+	if (fin && !d->fin_seen && off + (int64_t)wire_len >= 0) {
 		d->fin_seen = true;
-		d->fin_off = (uint64_t)(off + (int64_t)len);
+		d->fin_off = (uint64_t)(off + (int64_t)wire_len);
 		trim_after_fin(r, d);
 	}
 	if (wire_len > len && off + (int64_t)wire_len > (int64_t)d->seen_end) {

@@ -309,6 +309,17 @@ static void test_fin_and_rst(void)
 	CHECK_EQ_INT(res.gaps, 1);
 	CHECK_EQ_INT(res.gap_bytes, 1396);
 	CHECK_EQ_INT(out.end, 1400);
+
+	/* The same with a FIN on the cut segment: the FIN sits after the wire
+	 * payload, and the cut bytes before it are a gap, not data after FIN. */
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 9000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 9001, hello, 4, 500, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 4);
+	CHECK_EQ_INT(res.gap_bytes, 496);
+	CHECK_EQ_INT(out.end, 500);
 	ts_reasm_free(r);
 }
 
