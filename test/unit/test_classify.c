@@ -8,18 +8,9 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "rng.h"
 #include "torsieve/classify.h"
 #include "torsieve/policy.h"
-
-static uint32_t rng_state;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 static uint32_t pick(uint32_t n)
 {
