@@ -769,7 +769,8 @@ struct ts_classifier *ts_classifier_build(const struct ts_policy *p, char *err, 
 	struct ts_classifier *c = calloc(1, sizeof(*c));
 	struct builder b = {.c = c, .p = p, .err = err, .errlen = errlen};
 	if (!c) {
-		snprintf(err, errlen, "%s: out of memory compiling the policy", p->source);
+		snprintf(err, errlen, "%s: out of memory compiling the policy",
+		         p->source ? p->source : "policy");
 		return NULL;
 	}
 	c->policy = p;

@@ -63,6 +63,7 @@ static void cooked_mac(const uint8_t *hatype, const uint8_t *addr, uint32_t addr
 {
 	if (ts_be16(hatype) == ARPHRD_ETHER && addrlen == 6) {
 		memcpy(d->src_mac, addr, 6);
+		memset(d->dst_mac, 0, 6); /* a cooked header carries the source only */
 		d->has_mac = true;
 	}
 }

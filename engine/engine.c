@@ -1,4 +1,5 @@
 /* The engine: source -> decode -> counters -> plugins. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,10 @@ static void stream_gap(void *ctx, uint64_t off, uint64_t n)
 	emit_stream(ctx, off, NULL, n);
 }
 
+/* Marks a TCP flow whose streams could not be had, so they are not tried
+ * again on every packet. */
+static char no_streams;
+
 static struct flow_streams *flow_streams_new(struct ts_engine *e, struct ts_flow *f)
 {
 	struct flow_streams *fs = calloc(1, sizeof(*fs));
@@ -71,9 +76,14 @@ static void stream_segment(struct ts_engine *e, struct ts_flow *f, int side,
 {
 	if (!e->reasm || d->l4 != TS_L4_TCP || !d->has_l4_header || d->is_fragment)
 		return;
+	if (f->user == &no_streams)
+		return;
 	struct flow_streams *fs = f->user;
-	if (!fs && !(fs = f->user = flow_streams_new(e, f)))
-		return; /* out of memory: this flow's streams are not reassembled */
+	if (!fs && !(fs = f->user = flow_streams_new(e, f))) {
+		f->user = &no_streams; /* out of memory: counted, not retried */
+		e->stats.streams.unreassembled++;
+		return;
+	}
 	int dir = side == f->initiator ? 0 : 1, other = !dir;
 	bool syn = d->tcp_flags & TS_TCP_SYN;
 	if (syn) {
@@ -104,7 +114,8 @@ static void flow_ended(void *ctx, struct ts_flow *flow, const char *why)
 	struct ts_engine *e = ctx;
 	struct ts_reasm_dir_result results[2];
 	struct ts_flow_event ev = {.flow = flow, .why = why};
-	struct flow_streams *fs = flow->user;
+	struct flow_streams *fs = flow->user == &no_streams ? NULL : flow->user;
+	flow->user = NULL;
 	if (fs) {
 		for (int dir = 0; dir < 2; dir++) {
 			ts_reasm_dir_end(e->reasm, fs->dir[dir], &results[dir]);
@@ -195,7 +206,14 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 			/* Malformed: dropped before any rule, and no flow is made for it. */
 			ts_policy_judge(e->policy, &in, &judgement);
 		} else {
-			int64_t now = pkt->ts_sec * 1000000 + pkt->ts_usec;
+			/* Packet time, clamped where a crafted timestamp would overflow,
+			 * and never backwards: flows expire by the latest time seen. */
+			int64_t sec = pkt->ts_sec < 0 ? 0 : pkt->ts_sec;
+			int64_t now = sec > INT64_MAX / 1000000 - 1 ? INT64_MAX - 1000000
+			                                            : sec * 1000000 + pkt->ts_usec;
+			if (now < e->clock_usec)
+				now = e->clock_usec;
+			e->clock_usec = now;
 			bool created;
 			struct ts_flow *f = ts_flow_lookup(e->flows, &dec, now, &created, &ev.side);
 			if (created)

@@ -1,9 +1,12 @@
 /*
  * TCP reassembly (see reassembly.h). A direction keeps the next stream
  * offset to deliver, the out-of-order pieces it holds (sorted, disjoint, all
- * past `next`), and a ring of recently delivered bytes. Incoming data is cut
- * against what is delivered and what is held: new bytes at `next` go straight
- * out, new bytes further on are held, bytes seen before are only compared.
+ * past `next`, with a tail pointer so in-order arrival after a hole appends
+ * in constant time), and a ring of recently delivered bytes. Incoming data is
+ * cut against what is delivered and what is held: new bytes at `next` go
+ * straight out, new bytes further on are held, bytes seen before are only
+ * compared. A segment's bytes known to exist but not captured (a snap
+ * length) are given up as a gap as soon as delivery reaches them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@ struct piece {
 	struct piece *next;
 	uint64_t off;
 	uint32_t len;
+	uint32_t lost; /* bytes after this piece that were on the wire, not captured */
 	uint8_t data[];
 };
 
@@ -30,10 +34,11 @@ struct ts_reasm_dir {
 	uint64_t next;     /* the next offset to deliver */
 	uint64_t fin_off;  /* where the FIN sits */
 	uint64_t seen_end; /* one past the last byte known to exist */
-	struct piece *held;
-	uint32_t held_bytes;
+	struct piece *held, *tail;
+	uint64_t held_cost; /* bytes plus per-piece cost */
 	struct ts_reasm_dir_result result;
-	uint8_t *history;      /* ring: offset o at history[o % cfg.history] */
+	uint8_t *history;      /* ring: offset o at history[o % cfg.history], made on first use */
+	bool history_skipped;  /* no memory for it: retransmissions go unverified */
 	uint64_t history_from; /* the lowest offset whose byte is in the ring */
 };
 
@@ -64,20 +69,33 @@ const struct ts_reasm_stats *ts_reasm_stats(const struct ts_reasm *r)
 
 struct ts_reasm_dir *ts_reasm_dir_new(struct ts_reasm *r, const struct ts_stream_sink *sink)
 {
+	(void)r;
 	struct ts_reasm_dir *d = calloc(1, sizeof(*d));
-	if (!d)
-		return NULL;
-	if (r->cfg.history && !(d->history = malloc(r->cfg.history))) {
-		free(d);
-		return NULL;
-	}
-	d->sink = *sink;
+	if (d)
+		d->sink = *sink;
 	return d;
 }
 
 bool ts_reasm_dir_closed(const struct ts_reasm_dir *d)
 {
 	return d->closed;
+}
+
+/* The history ring, made on the first delivered byte if the total cap has
+ * room for it. */
+static uint8_t *history_of(struct ts_reasm *r, struct ts_reasm_dir *d)
+{
+	if (d->history || d->history_skipped || !r->cfg.history)
+		return d->history;
+	if (r->st.buffered + r->cfg.history <= r->cfg.total_buffer)
+		d->history = malloc(r->cfg.history);
+	if (d->history) {
+		r->st.buffered += r->cfg.history;
+	} else {
+		d->history_skipped = true;
+		r->st.history_skipped++;
+	}
+	return d->history;
 }
 
 static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p, uint32_t n)
@@ -87,39 +105,59 @@ static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p
 	if (d->sink.data)
 		d->sink.data(d->sink.ctx, d->next, p, n);
 	uint32_t h = r->cfg.history;
-	for (uint32_t i = 0; h && i < n; i++)
-		d->history[(d->next + i) % h] = p[i];
+	uint8_t *ring = history_of(r, d);
+	for (uint32_t i = 0; ring && i < n; i++)
+		ring[(d->next + i) % h] = p[i];
 	d->next += n;
 	r->st.delivered += n;
 	d->result.bytes += n;
 }
 
-/* Deliver the held pieces that now start at `next`. */
+static void release(struct ts_reasm *r, struct ts_reasm_dir *d, struct piece *p)
+{
+	uint64_t cost = (uint64_t)p->len + TS_REASM_PIECE_COST;
+	d->held_cost -= cost;
+	r->st.buffered -= cost;
+	free(p);
+}
+
+static void gap(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
+{
+	if (until <= d->next)
+		return;
+	if (d->sink.gap)
+		d->sink.gap(d->sink.ctx, d->next, until - d->next);
+	r->st.gaps++;
+	r->st.gap_bytes += until - d->next;
+	d->result.gaps++;
+	d->result.gap_bytes += until - d->next;
+	d->next = until;
+	d->history_from = until; /* the ring holds nothing for the gap */
+}
+
+/* Deliver the held pieces that now start at (or before) `next`; a piece's
+ * uncaptured tail becomes a gap right after it. Pieces a gap already passed
+ * over (wholly or in part) give only what lies beyond it. */
 static void drain(struct ts_reasm *r, struct ts_reasm_dir *d)
 {
-	while (d->held && d->held->off == d->next) {
+	while (d->held && d->held->off <= d->next) {
 		struct piece *p = d->held;
 		d->held = p->next;
-		d->held_bytes -= p->len;
-		r->st.buffered -= p->len;
-		deliver(r, d, p->data, p->len);
-		free(p);
+		if (!d->held)
+			d->tail = NULL;
+		uint64_t end = p->off + p->len;
+		if (end > d->next)
+			deliver(r, d, p->data + (d->next - p->off), (uint32_t)(end - d->next));
+		if (p->lost)
+			gap(r, d, end + p->lost);
+		release(r, d, p);
 	}
 }
 
 /* Give up the hole [next, until) as a gap, then deliver what follows it. */
 static void give_up(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
 {
-	if (until > d->next) {
-		if (d->sink.gap)
-			d->sink.gap(d->sink.ctx, d->next, until - d->next);
-		r->st.gaps++;
-		r->st.gap_bytes += until - d->next;
-		d->result.gaps++;
-		d->result.gap_bytes += until - d->next;
-		d->next = until;
-		d->history_from = until; /* the ring holds nothing for the gap */
-	}
+	gap(r, d, until);
 	drain(r, d);
 }
 
@@ -129,6 +167,10 @@ static bool differs_from_history(struct ts_reasm *r, const struct ts_reasm_dir *
                                  const uint8_t *p, uint64_t n)
 {
 	uint32_t h = r->cfg.history;
+	if (!d->history) {
+		r->st.unverified += n;
+		return false;
+	}
 	uint64_t oldest = d->next > h ? d->next - h : 0;
 	if (oldest < d->history_from)
 		oldest = d->history_from;
@@ -145,29 +187,49 @@ static bool differs_from_history(struct ts_reasm *r, const struct ts_reasm_dir *
 
 static bool fits(const struct ts_reasm *r, const struct ts_reasm_dir *d, uint32_t n)
 {
-	return d->held_bytes + (uint64_t)n <= r->cfg.dir_buffer &&
-	       r->st.buffered + n <= r->cfg.total_buffer;
+	uint64_t cost = (uint64_t)n + TS_REASM_PIECE_COST;
+	return d->held_cost + cost <= r->cfg.dir_buffer &&
+	       r->st.buffered + cost <= r->cfg.total_buffer;
 }
 
+/* Hold [off, off + n) before *link. */
 static void hold(struct ts_reasm *r, struct ts_reasm_dir *d, struct piece **link, uint64_t off,
-                 const uint8_t *p, uint32_t n)
+                 const uint8_t *p, uint32_t n, uint32_t lost)
 {
 	struct piece *pc = malloc(sizeof(*pc) + n);
 	if (!pc) {
-		r->st.dropped_bytes += n; /* shows as a gap when the hole is given up */
+		r->st.dropped_bytes += n; /* a gap when the hole is given up */
 		return;
 	}
 	pc->off = off;
 	pc->len = n;
+	pc->lost = lost;
 	memcpy(pc->data, p, n);
 	pc->next = *link;
 	*link = pc;
-	d->held_bytes += n;
-	r->st.buffered += n;
+	if (!pc->next)
+		d->tail = pc;
+	uint64_t cost = (uint64_t)n + TS_REASM_PIECE_COST;
+	d->held_cost += cost;
+	r->st.buffered += cost;
 }
 
+/* The link to the first held piece ending after cur; in constant time when
+ * cur is past the tail (in-order arrival after a hole). */
+static struct piece **find(struct ts_reasm_dir *d, uint64_t cur)
+{
+	if (d->tail && d->tail->off + d->tail->len <= cur)
+		return &d->tail->next;
+	struct piece **link = &d->held;
+	while (*link && (*link)->off + (*link)->len <= cur)
+		link = &(*link)->next;
+	return link;
+}
+
+/* New bytes [off, off + len) of a segment whose `lost` bytes after them were
+ * on the wire but not captured. */
 static void add_data(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t off, const uint8_t *data,
-                     uint32_t len)
+                     uint32_t len, uint32_t lost)
 {
 	uint64_t end = off + len, cur = off;
 	bool differs = false;
@@ -180,9 +242,7 @@ static void add_data(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t off, c
 			cur = upto;
 			continue;
 		}
-		struct piece **link = &d->held;
-		while (*link && (*link)->off + (*link)->len <= cur)
-			link = &(*link)->next;
+		struct piece **link = find(d, cur);
 		struct piece *s = *link;
 		if (s && s->off <= cur) { /* held before: first copy wins */
 			uint64_t upto = end < s->off + s->len ? end : s->off + s->len;
@@ -193,15 +253,18 @@ static void add_data(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t off, c
 		}
 		uint64_t upto = s && s->off < end ? s->off : end;
 		uint32_t n = (uint32_t)(upto - cur);
+		uint32_t tail_lost = upto == end ? lost : 0;
 		if (cur == d->next) {
 			deliver(r, d, p, n);
+			if (tail_lost)
+				gap(r, d, d->next + tail_lost);
 			drain(r, d);
 		} else if (fits(r, d, n)) {
-			hold(r, d, link, cur, p, n);
+			hold(r, d, link, cur, p, n, tail_lost);
 		} else {
 			/* A cap: give up the first hole (before this piece or before
 			 * the first held piece) so held bytes can go, and retry. */
-			if (d->held_bytes + (uint64_t)n > r->cfg.dir_buffer)
+			if (d->held_cost + (uint64_t)n + TS_REASM_PIECE_COST > r->cfg.dir_buffer)
 				r->st.dir_cap_hits++;
 			else
 				r->st.total_cap_hits++;
@@ -220,26 +283,32 @@ static void add_data(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t off, c
 /* Data past a FIN does not belong to the stream: drop what is held there. */
 static void trim_after_fin(struct ts_reasm *r, struct ts_reasm_dir *d)
 {
-	struct piece **link = &d->held;
+	struct piece **link = &d->held, *prev = NULL;
 	while (*link) {
 		struct piece *p = *link;
 		if (p->off >= d->fin_off) {
 			*link = p->next;
 			r->st.data_after_fin += p->len;
-			d->held_bytes -= p->len;
-			r->st.buffered -= p->len;
-			free(p);
+			d->result.data_after_fin += p->len;
+			release(r, d, p);
 			continue;
 		}
 		if (p->off + p->len > d->fin_off) {
 			uint32_t keep = (uint32_t)(d->fin_off - p->off);
-			r->st.data_after_fin += p->len - keep;
-			d->held_bytes -= p->len - keep;
-			r->st.buffered -= p->len - keep;
+			uint64_t cut = p->len - keep;
+			r->st.data_after_fin += cut;
+			d->result.data_after_fin += cut;
+			d->held_cost -= cut;
+			r->st.buffered -= cut;
 			p->len = keep;
+			p->lost = 0;
 		}
+		prev = p;
 		link = &p->next;
 	}
+	d->tail = prev;
+	if (d->seen_end > d->fin_off)
+		d->seen_end = d->fin_off;
 }
 
 void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_flags, uint32_t seq,
@@ -252,8 +321,11 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 	r->st.segments++;
 	if (d->closed) {
 		r->st.data_after_fin += len;
+		d->result.data_after_fin += len;
 		return;
 	}
+	if (wire_len < len)
+		wire_len = len;
 	uint32_t data_seq = syn ? seq + 1 : seq; /* a SYN takes one sequence number */
 	if (!d->started) {
 		d->started = true;
@@ -265,39 +337,52 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 	if (rst) {
 		/* RFC 5961's spirit: a reset counts only inside the window. */
 		int64_t rel = off - (int64_t)d->next;
-		if (window == 0 || (rel >= 0 && rel <= (int64_t)window)) {
+		if (window == 0 || (rel >= 0 && rel <= (int64_t)window))
 			d->closed = true;
-		} else {
+		else
 			r->st.rst_ignored++;
-		}
 		return;
 	}
-	/* The FIN follows the segment's payload as it was on the wire, however
-	 * much of it was captured. */
-	if (fin && !d->fin_seen && off + (int64_t)wire_len >= 0) {
-		d->fin_seen = true;
-		d->fin_off = (uint64_t)(off + (int64_t)wire_len);
-		trim_after_fin(r, d);
+	if (fin && !d->fin_seen) {
+		/* The FIN follows the payload as it was on the wire. One behind
+		 * what is already delivered, or past the window, is not believed:
+		 * it could cut a stream short. */
+		int64_t at = off + (int64_t)wire_len, rel = at - (int64_t)d->next;
+		if (rel >= 0 && (window == 0 || rel <= (int64_t)window)) {
+			d->fin_seen = true;
+			d->fin_off = (uint64_t)at;
+			trim_after_fin(r, d);
+		} else {
+			r->st.fin_ignored++;
+		}
 	}
-	if (wire_len > len && off + (int64_t)wire_len > (int64_t)d->seen_end) {
+	if (off + (int64_t)wire_len > (int64_t)d->seen_end) {
 		uint64_t end = (uint64_t)(off + (int64_t)wire_len);
 		d->seen_end = d->fin_seen && end > d->fin_off ? d->fin_off : end;
 	}
-	if (len && off + (int64_t)len > 0) {
-		if (off < 0) { /* before the stream's first byte: not ours */
-			payload += -off;
-			len -= (uint32_t)-off;
-			off = 0;
-		}
+	if (len && off < 0) { /* before the stream's first byte: not ours */
+		uint64_t cut = (uint64_t)-off < len ? (uint64_t)-off : len;
+		r->st.before_start += cut;
+		payload += cut;
+		len -= (uint32_t)cut;
+		wire_len -= (uint32_t)cut;
+		off = 0;
+	}
+	if (len) {
+		uint32_t lost = wire_len - len;
 		if (d->fin_seen && (uint64_t)off + len > d->fin_off) {
 			uint32_t keep = (uint64_t)off >= d->fin_off
 			                        ? 0
 			                        : (uint32_t)(d->fin_off - (uint64_t)off);
 			r->st.data_after_fin += len - keep;
+			d->result.data_after_fin += len - keep;
 			len = keep;
+			lost = 0;
+		} else if (d->fin_seen && (uint64_t)off + len + lost > d->fin_off) {
+			lost = (uint32_t)(d->fin_off - ((uint64_t)off + len));
 		}
 		if (len)
-			add_data(r, d, (uint64_t)off, payload, len);
+			add_data(r, d, (uint64_t)off, payload, len, lost);
 	}
 	if (d->fin_seen && d->next >= d->fin_off)
 		d->closed = true;
@@ -313,11 +398,13 @@ void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
 	/* Bytes known to exist but never seen (before the FIN, or cut off by a
 	 * snap length): a gap too. */
 	if (d->fin_seen && d->next < d->fin_off)
-		give_up(r, d, d->fin_off);
+		gap(r, d, d->fin_off);
 	if (d->next < d->seen_end)
-		give_up(r, d, d->seen_end);
+		gap(r, d, d->seen_end);
 	if (result)
 		*result = d->result;
+	if (d->history)
+		r->st.buffered -= r->cfg.history;
 	free(d->history);
 	free(d);
 }

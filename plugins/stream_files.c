@@ -25,7 +25,12 @@ struct stream_dir_state {
 	bool started;
 };
 
+/* Live flows' records, by flow id in a small chained hash: memory follows
+ * the flows with stream data now, not the highest flow id. */
+#define RECORD_BUCKETS 4096
+
 struct flow_record {
+	struct flow_record *next;
 	uint64_t flow;
 	struct stream_dir_state dir[2];
 };
@@ -38,8 +43,7 @@ struct line {
 
 struct ts_stream_files {
 	char dir[2048];
-	struct flow_record *records; /* by flow id; grows */
-	uint64_t record_count;
+	struct flow_record *records[RECORD_BUCKETS];
 	struct line *lines;
 	size_t line_count, line_cap;
 	unsigned open_files;
@@ -54,31 +58,55 @@ static void fail(struct ts_stream_files *sf, const char *what, const char *path)
 		snprintf(sf->err, sizeof(sf->err), "%s: %s: %s", path, what, strerror(errno));
 }
 
+static struct flow_record **record_link(struct ts_stream_files *sf, uint64_t flow)
+{
+	struct flow_record **link = &sf->records[flow % RECORD_BUCKETS];
+	while (*link && (*link)->flow != flow)
+		link = &(*link)->next;
+	return link;
+}
+
 static struct flow_record *record_of(struct ts_stream_files *sf, uint64_t flow)
 {
-	if (flow >= sf->record_count) {
-		uint64_t n = sf->record_count ? sf->record_count : 64;
-		while (n <= flow)
-			n *= 2;
-		struct flow_record *g = realloc(sf->records, n * sizeof(*g));
-		if (!g)
-			return NULL;
-		memset(g + sf->record_count, 0, (n - sf->record_count) * sizeof(*g));
-		sf->records = g;
-		sf->record_count = n;
-	}
-	return &sf->records[flow];
+	struct flow_record **link = record_link(sf, flow);
+	if (*link)
+		return *link;
+	struct flow_record *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->flow = flow;
+	ts_sha256_init(&r->dir[0].sha);
+	ts_sha256_init(&r->dir[1].sha);
+	*link = r;
+	return r;
+}
+
+static void record_free(struct ts_stream_files *sf, uint64_t flow)
+{
+	struct flow_record **link = record_link(sf, flow);
+	struct flow_record *r = *link;
+	if (!r)
+		return;
+	*link = r->next;
+	for (int d = 0; d < 2; d++)
+		if (r->dir[d].fp) {
+			if (fclose(r->dir[d].fp) != 0)
+				fail(sf, "writing", sf->dir);
+			sf->open_files--;
+		}
+	free(r);
 }
 
 static void close_all(struct ts_stream_files *sf)
 {
-	for (uint64_t i = 0; i < sf->record_count; i++)
-		for (int d = 0; d < 2; d++)
-			if (sf->records[i].dir[d].fp) {
-				if (fclose(sf->records[i].dir[d].fp) != 0)
-					fail(sf, "writing", sf->dir);
-				sf->records[i].dir[d].fp = NULL;
-			}
+	for (size_t b = 0; b < RECORD_BUCKETS; b++)
+		for (struct flow_record *r = sf->records[b]; r; r = r->next)
+			for (int d = 0; d < 2; d++)
+				if (r->dir[d].fp) {
+					if (fclose(r->dir[d].fp) != 0)
+						fail(sf, "writing", sf->dir);
+					r->dir[d].fp = NULL;
+				}
 	sf->open_files = 0;
 }
 
@@ -107,11 +135,6 @@ static struct stream_dir_state *state_of(struct ts_stream_files *sf, uint64_t fl
 		errno = ENOMEM;
 		fail(sf, "recording streams", sf->dir);
 		return NULL;
-	}
-	if (!r->flow) {
-		r->flow = flow;
-		ts_sha256_init(&r->dir[0].sha);
-		ts_sha256_init(&r->dir[1].sha);
 	}
 	return &r->dir[dir];
 }
@@ -192,7 +215,7 @@ static void stream_files_on_flow_end(void *ctx, const struct ts_flow_event *ev)
 		sf->lines[sf->line_count++] =
 		        (struct line){.flow = f->id, .dir = dir, .text = text};
 	}
-	sf->records[f->id].flow = 0; /* done with it */
+	record_free(sf, f->id);
 }
 
 static int line_cmp(const void *a, const void *b)
@@ -260,7 +283,12 @@ int ts_stream_files_close(struct ts_stream_files *sf, bool write_index, char *er
 	for (size_t i = 0; i < sf->line_count; i++)
 		free(sf->lines[i].text);
 	free(sf->lines);
-	free(sf->records);
+	for (size_t b = 0; b < RECORD_BUCKETS; b++)
+		while (sf->records[b]) {
+			struct flow_record *r = sf->records[b];
+			sf->records[b] = r->next;
+			free(r);
+		}
 	free(sf);
 	return rc;
 }

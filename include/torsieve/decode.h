@@ -94,7 +94,7 @@ enum ts_l3 {
 };
 
 enum ts_l4 {
-	TS_L4_NONE = 0, /* no transport header: non-first fragment, or decode stopped */
+	TS_L4_NONE = 0, /* no transport: not IP, or decoding stopped before it */
 	TS_L4_TCP,
 	TS_L4_UDP,
 	TS_L4_ICMP,
@@ -187,7 +187,7 @@ struct ts_decoded {
 	struct ts_tcp_opts tcp_opts;
 	/* valid when l4 is ICMP or ICMP6 and has_l4_header */
 	uint8_t icmp_type, icmp_code;
-	/* valid when has_mac */
+	/* valid when has_mac (dst_mac is zero for Linux cooked captures) */
 	uint8_t src_mac[6], dst_mac[6];
 	/* the first vlan_count are valid */
 	uint16_t vlan_ids[TS_VLAN_MAX];

@@ -21,6 +21,7 @@ struct ts_engine {
 	struct ts_flow_table *flows; /* made with the policy, from its flow settings */
 	struct ts_reasm *reasm;      /* TCP reassembly (offline), from its stream settings */
 	bool releasing;              /* flows ending in ts_engine_release reach no plugin */
+	int64_t clock_usec; /* the latest packet time seen: flows age by it, never backwards */
 	const struct ts_plugin *plugins[TS_ENGINE_MAX_PLUGINS];
 	size_t plugin_count;
 };

@@ -20,17 +20,22 @@
 #include <stdint.h>
 
 struct ts_reasm_config {
-	/* Out-of-order bytes held per direction. When a segment would pass it,
-	 * the hole before the held data is given up as a gap and the held data
-	 * delivered, then the segment is tried again; if it still does not fit
-	 * it is dropped and counted (and shows as a gap later). */
+	/* Memory for out-of-order data per direction: each held piece costs its
+	 * bytes plus TS_REASM_PIECE_COST. When a piece would pass it, the first
+	 * hole is given up as a gap (counted) so held data can be delivered,
+	 * and the piece is tried again. */
 	uint32_t dir_buffer;
-	/* The same, over all directions (same behaviour). */
+	/* The same over all directions, history rings included (a direction
+	 * whose ring does not fit goes without: its retransmissions are counted
+	 * as unverified). */
 	uint64_t total_buffer;
 	/* Delivered bytes kept per direction for comparing retransmissions;
 	 * older bytes are not compared (counted as unverified). */
 	uint32_t history;
 };
+
+/* What a held piece costs beyond its bytes (header and allocator). */
+#define TS_REASM_PIECE_COST 64
 
 void ts_reasm_config_default(struct ts_reasm_config *c);
 
@@ -42,16 +47,21 @@ struct ts_reasm_stats {
 	uint64_t retransmitted;   /* bytes already delivered or held, seen again */
 	uint64_t unverified;      /* of those, bytes too old to compare */
 	uint64_t data_after_fin;  /* bytes past a FIN, ignored */
+	uint64_t before_start;    /* bytes before a direction's first byte, ignored */
 	uint64_t rst_ignored;     /* RSTs outside the window */
-	uint64_t dir_cap_hits, total_cap_hits, dropped_bytes;
-	uint64_t buffered; /* out-of-order bytes held now */
+	uint64_t fin_ignored;     /* FINs behind delivered data or outside the window */
+	uint64_t dir_cap_hits, total_cap_hits;
+	uint64_t dropped_bytes;   /* not held for want of memory (they become a gap) */
+	uint64_t history_skipped; /* directions without a history ring (no memory) */
+	uint64_t buffered;        /* memory held now: pieces and history rings */
 };
 
 /* One direction's account, given when it ends. */
 struct ts_reasm_dir_result {
 	uint64_t bytes; /* delivered */
 	uint64_t gaps, gap_bytes;
-	uint64_t inconsistent; /* segments whose overlap differed from the first copy */
+	uint64_t inconsistent;   /* segments whose overlap differed from the first copy */
+	uint64_t data_after_fin; /* bytes past the FIN or a RST, ignored */
 };
 
 /* Where a direction's bytes go. */

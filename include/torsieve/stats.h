@@ -38,6 +38,7 @@ struct ts_stats {
 	/* TCP stream directions reassembled (two per TCP flow with segments). */
 	struct {
 		uint64_t count, bytes, gaps, gap_bytes, inconsistent;
+		uint64_t unreassembled; /* TCP flows whose streams could not be had (memory) */
 	} streams;
 };
 

@@ -314,10 +314,51 @@ static void test_fin_and_rst(void)
 	ts_reasm_free(r);
 }
 
+/* From review: a FIN behind delivered data must not end the stream (it
+ * could hide the rest of it), and a snapped stream gives up each cut tail
+ * at once instead of holding everything after it until a cap. */
+static void test_injected_fin_and_snapped_stream(void)
+{
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	cfg.dir_buffer = 4096;
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	memset(&out, 0, sizeof(out));
+	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
+	struct ts_reasm_dir *d = ts_reasm_dir_new(r, &sink);
+	static uint8_t block[1400];
+	memset(block, 'x', sizeof(block));
+	ts_reasm_segment(r, d, TS_TCP_SYN, 100, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK, 101, block, 100, 100, 0);
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 111, NULL, 0, 0, 0); /* behind next */
+	ts_reasm_segment(r, d, TS_TCP_ACK, 201, block, 100, 100, 0);
+	CHECK(!ts_reasm_dir_closed(d));
+	CHECK_EQ_INT(ts_reasm_stats(r)->fin_ignored, 1);
+	struct ts_reasm_dir_result res;
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 200);
+	CHECK_EQ_INT(res.data_after_fin, 0);
+
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 5000, NULL, 0, 0, 0);
+	for (uint32_t i = 0; i < 20; i++) /* 1400 bytes each on the wire, 42 captured */
+		ts_reasm_segment(r, d, TS_TCP_ACK, 5001 + i * 1400, block, 42, 1400, 0);
+	CHECK_EQ_INT(out.end, 20 * 1400); /* delivered as it went: nothing held */
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 20 * 42);
+	CHECK_EQ_INT(res.gaps, 20);
+	CHECK_EQ_INT(res.gap_bytes, 20 * (1400 - 42));
+	CHECK_EQ_INT(ts_reasm_stats(r)->dir_cap_hits, 0);
+	CHECK_EQ_INT(ts_reasm_stats(r)->buffered, 0);
+	ts_reasm_free(r);
+}
+
 int main(void)
 {
 	RUN(test_fin_and_rst);
 	RUN(test_against_model);
 	RUN(test_caps);
+	RUN(test_injected_fin_and_snapped_stream);
 	return check_exit_code();
 }
