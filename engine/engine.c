@@ -186,6 +186,19 @@ int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
 	return 0;
 }
 
+/* The packet's time in microseconds, clamped where a crafted timestamp would
+ * overflow, and never backwards: flows expire by the latest time seen. */
+static int64_t packet_clock(struct ts_engine *e, const struct ts_packet *pkt)
+{
+	int64_t sec = pkt->ts_sec < 0 ? 0 : pkt->ts_sec;
+	int64_t now =
+	        sec > INT64_MAX / 1000000 - 1 ? INT64_MAX - 1000000 : sec * 1000000 + pkt->ts_usec;
+	if (now < e->clock_usec)
+		now = e->clock_usec;
+	e->clock_usec = now;
+	return now;
+}
+
 void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 {
 	struct ts_decoded dec;
@@ -206,14 +219,7 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 			/* Malformed: dropped before any rule, and no flow is made for it. */
 			ts_policy_judge(e->policy, &in, &judgement);
 		} else {
-			/* Packet time, clamped where a crafted timestamp would overflow,
-			 * and never backwards: flows expire by the latest time seen. */
-			int64_t sec = pkt->ts_sec < 0 ? 0 : pkt->ts_sec;
-			int64_t now = sec > INT64_MAX / 1000000 - 1 ? INT64_MAX - 1000000
-			                                            : sec * 1000000 + pkt->ts_usec;
-			if (now < e->clock_usec)
-				now = e->clock_usec;
-			e->clock_usec = now;
+			int64_t now = packet_clock(e, pkt);
 			bool created;
 			struct ts_flow *f = ts_flow_lookup(e->flows, &dec, now, &created, &ev.side);
 			if (created)

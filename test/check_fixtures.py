@@ -13,6 +13,7 @@ them). Checks:
 import argparse
 import collections
 import filecmp
+import functools
 import glob
 import hashlib
 import json
@@ -49,6 +50,8 @@ def stem(path):
     return re.sub(r"\.pcap(ng)?$", "", path)
 
 
+# Each capture's output is read by several checks; none of them changes it.
+@functools.lru_cache(maxsize=None)
 def replay_packets(ts, path):
     r = run([ts, "replay", "--packets", "--json", path])
     if r.returncode != 0:
@@ -56,6 +59,7 @@ def replay_packets(ts, path):
     return [json.loads(line) for line in r.stdout.splitlines()]
 
 
+@functools.lru_cache(maxsize=None)
 def replay_summary(ts, path):
     r = run([ts, "replay", "--json", path])
     if r.returncode != 0:

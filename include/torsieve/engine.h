@@ -1,6 +1,7 @@
 /*
- * The engine: decode each frame from a source, count it, and hand it to the
- * plugins. The same path serves replay and (later) the inline gateway.
+ * The engine: decode each frame from a source, find its flow, judge it by
+ * the policy, count it, reassemble TCP, and hand it all to the plugins. The
+ * same path serves replay and (later) the inline gateway.
  */
 #ifndef TORSIEVE_ENGINE_H
 #define TORSIEVE_ENGINE_H

@@ -26,7 +26,7 @@ struct ts_run_info {
 	const char *iface;              /* the input interface given for every packet, or NULL */
 };
 
-/* One judged packet. The flow table adds its results here (flow id)
+/* One packet with what the engine made of it. New results join this struct
  * without changing the callback. */
 struct ts_packet_event {
 	const struct ts_packet *pkt;
