@@ -269,6 +269,11 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 		ts_flow_flush(e->flows);
 		ts_flow_get_stats(e->flows, &e->stats.flows);
 	}
+	if (e->reasm) {
+		const struct ts_reasm_stats *rs = ts_reasm_stats(e->reasm);
+		e->stats.streams.cap_hits = rs->dir_cap_hits + rs->total_cap_hits;
+		e->stats.streams.history_skipped = rs->history_skipped;
+	}
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_finish)
 			e->plugins[i]->on_finish(e->plugins[i]->ctx, &e->run, &e->stats);

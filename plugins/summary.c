@@ -65,9 +65,11 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		fprintf(out,
 		        ",\"streams\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
 		        ",\"gaps\":%" PRIu64 ",\"gap_bytes\":%" PRIu64
-		        ",\"inconsistent_overlaps\":%" PRIu64 ",\"unreassembled\":%" PRIu64 "}",
+		        ",\"inconsistent_overlaps\":%" PRIu64 ",\"unreassembled\":%" PRIu64
+		        ",\"cap_hits\":%" PRIu64 ",\"history_skipped\":%" PRIu64 "}",
 		        s->streams.count, s->streams.bytes, s->streams.gaps, s->streams.gap_bytes,
-		        s->streams.inconsistent, s->streams.unreassembled);
+		        s->streams.inconsistent, s->streams.unreassembled, s->streams.cap_hits,
+		        s->streams.history_skipped);
 	}
 	fputs("}\n", out);
 }

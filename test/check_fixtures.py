@@ -559,6 +559,16 @@ def check_policy_cli(ts, pcaps):
                s_good["default_drops"] == s_good["verdicts"]["drop"] - s_good["anomalous"] and
                s_good["verdicts"]["divert"] == s_default["verdicts"]["divert"],
                json.dumps(s_good["verdicts"]))
+        capped = os.path.join(tmp, "capped.conf")
+        with open(capped, "w") as f:
+            f.write("set stream-buffer 200\ndivert tcp to port { 80, 443 }\ndrop all\n")
+        ooo = os.path.join(pcaps, "streams-out-of-order.pcap")
+        if os.path.exists(ooo):
+            st = json.loads(run([ts, "replay", "-c", capped, "--json", ooo]).stdout)["streams"]
+            free = replay_summary(ts, ooo)["streams"]
+            report("replay: a stream-buffer cap is counted and its holes become gaps",
+                   st["cap_hits"] > 0 and st["gaps"] > 0 and free["cap_hits"] == 0 and
+                   st["bytes"] + st["gap_bytes"] == free["bytes"] + free["gap_bytes"], str(st))
         on = os.path.join(tmp, "on.conf")
         with open(on, "w") as f:
             f.write("pass on wlan0 tcp\ndrop all\n")

@@ -38,7 +38,9 @@ struct ts_stats {
 	/* TCP stream directions reassembled (two per TCP flow with segments). */
 	struct {
 		uint64_t count, bytes, gaps, gap_bytes, inconsistent;
-		uint64_t unreassembled; /* TCP flows whose streams could not be had (memory) */
+		uint64_t unreassembled;   /* TCP flows whose streams could not be had (memory) */
+		uint64_t cap_hits;        /* stream-buffer or stream-memory reached */
+		uint64_t history_skipped; /* directions without a history ring (stream-memory) */
 	} streams;
 };
 
