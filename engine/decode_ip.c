@@ -82,6 +82,7 @@ enum ts_anomaly ts_decode_ipv4(const struct ts_frame *f, uint32_t off, struct ts
 		d->frag_more = more;
 		d->frag_offset = frag_offset;
 		d->frag_id = ts_be16(p + 4);
+		d->frag_data_offset = off + hlen;
 		if ((more && payload % 8) || frag_offset + payload > IP_MAX_DGRAM)
 			return TS_ANOM_IPV4_FRAG_BAD_LENGTH;
 		if (frag_offset)
@@ -109,8 +110,9 @@ static uint32_t ipv6_extension_len(uint8_t nh, const uint8_t *p)
 }
 
 struct ipv6_walk {
-	uint32_t cur; /* offset of the header being read */
-	uint32_t end; /* wire end of the datagram */
+	uint32_t cur;    /* offset of the header being read */
+	uint32_t end;    /* wire end of the datagram */
+	uint32_t nh_off; /* the byte that holds nh */
 	uint8_t nh;
 	bool saw_fragment;   /* a fragment header was read (atomic ones too) */
 	bool first_fragment; /* inside the first of several fragments */
@@ -147,6 +149,9 @@ static enum ts_anomaly ipv6_fragment(const uint8_t *p, struct ipv6_walk *w, stru
 	d->is_fragment = true;
 	d->frag_more = more;
 	d->frag_offset = frag_offset;
+	d->frag_hdr_offset = w->cur;
+	d->frag_nh_offset = w->nh_off;
+	d->frag_data_offset = w->cur + IPV6_FRAG_HLEN;
 	if ((more && fragmentable % 8) || frag_offset + fragmentable > IP_MAX_DGRAM)
 		return TS_ANOM_IPV6_FRAG_BAD_LENGTH;
 	if (frag_offset) {
@@ -179,7 +184,10 @@ enum ts_anomaly ts_decode_ipv6(const struct ts_frame *f, uint32_t off, struct ts
 		return TS_ANOM_IPV6_BAD_PLEN;
 	d->l3_len = IPV6_HLEN + plen;
 
-	struct ipv6_walk w = {.cur = off + IPV6_HLEN, .end = off + IPV6_HLEN + plen, .nh = p[6]};
+	struct ipv6_walk w = {.cur = off + IPV6_HLEN,
+	                      .end = off + IPV6_HLEN + plen,
+	                      .nh_off = off + 6,
+	                      .nh = p[6]};
 	bool stop = false;
 	while (ipv6_is_extension(w.nh)) {
 		if (d->ipv6_ext_count == TS_IPV6_EXT_MAX)
@@ -203,6 +211,7 @@ enum ts_anomaly ts_decode_ipv6(const struct ts_frame *f, uint32_t off, struct ts
 				return a;
 		}
 		w.nh = h[0];
+		w.nh_off = w.cur;
 		w.cur += len;
 		if (stop)
 			break;

@@ -109,6 +109,8 @@ static void stream_segment(struct ts_engine *e, struct ts_flow *f, int side,
 	                 pkt->data + d->payload_offset, captured, d->payload_len, window);
 }
 
+static void defrag_done(void *ctx, const struct ts_defrag_result *r);
+
 static void flow_ended(void *ctx, struct ts_flow *flow, const char *why)
 {
 	struct ts_engine *e = ctx;
@@ -146,16 +148,19 @@ int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const c
 	        .history = p->limits.streams.history,
 	};
 	struct ts_reasm *reasm = ts_reasm_new(&rc);
-	if (!hits || !flows || !reasm) {
+	struct ts_defrag *defrag = ts_defrag_new(&p->limits.defrag, defrag_done, e);
+	if (!hits || !flows || !reasm || !defrag) {
 		free(hits);
 		ts_flow_table_free(flows);
 		ts_reasm_free(reasm);
+		ts_defrag_free(defrag);
 		return -1;
 	}
 	ts_engine_release(e);
 	e->stats.rule_hits = hits;
 	e->flows = flows;
 	e->reasm = reasm;
+	e->defrag = defrag;
 	e->policy = p;
 	e->iface = iface;
 	return 0;
@@ -176,6 +181,8 @@ void ts_engine_release(struct ts_engine *e)
 	e->flows = NULL;
 	ts_reasm_free(e->reasm);
 	e->reasm = NULL;
+	ts_defrag_free(e->defrag); /* held fragments go unreported */
+	e->defrag = NULL;
 }
 
 int ts_engine_add_plugin(struct ts_engine *e, const struct ts_plugin *p)
@@ -199,6 +206,96 @@ static int64_t packet_clock(struct ts_engine *e, const struct ts_packet *pkt)
 	return now;
 }
 
+static void dispatch_packet(const struct ts_engine *e, const struct ts_packet_event *ev)
+{
+	for (size_t i = 0; i < e->plugin_count; i++)
+		if (e->plugins[i]->on_packet)
+			e->plugins[i]->on_packet(e->plugins[i]->ctx, ev);
+}
+
+/* The flow of a clean packet or reassembled datagram: judged when new,
+ * then accounted and fed to reassembly. */
+static struct ts_flow *flow_judge(struct ts_engine *e, const struct ts_packet *pkt,
+                                  const struct ts_decoded *dec, int64_t now, struct ts_judgement *j,
+                                  int *side)
+{
+	struct ts_match_input in = {
+	        .dec = dec,
+	        .frame = pkt->data,
+	        .caplen = pkt->caplen,
+	        .wirelen = pkt->len,
+	        .iface = e->iface,
+	};
+	bool created;
+	struct ts_flow *f = ts_flow_lookup(e->flows, dec, now, &created, side);
+	if (created)
+		ts_policy_judge(e->policy, &in, &f->verdict);
+	*j = f->verdict;
+	ts_flow_update(e->flows, f, dec, *side, pkt->len, now);
+	stream_segment(e, f, *side, dec, pkt);
+	return f;
+}
+
+/* A datagram's fragments are done: judge the reassembled datagram like any
+ * packet, then report every fragment with its verdict (or the drop). */
+static void defrag_done(void *ctx, const struct ts_defrag_result *r)
+{
+	struct ts_engine *e = ctx;
+	struct ts_defrag_outcome out = {.fate = r->fate, .fragments = r->record_count};
+	struct ts_judgement j = {.verdict = TS_VERDICT_DROP, .rule = -1};
+	struct ts_decoded dgram, d;
+	struct ts_flow *f = NULL;
+	int side = 0;
+	if (r->fate == TS_DEFRAG_REASSEMBLED) {
+		const struct ts_packet *head = &r->head->pkt;
+		struct ts_packet dp = {
+		        .data = r->datagram,
+		        .caplen = r->caplen,
+		        .len = r->len,
+		        .ts_sec = head->ts_sec,
+		        .ts_usec = head->ts_usec,
+		        .index = head->index,
+		        .link = TS_LINK_RAW,
+		};
+		ts_decode_ip(r->datagram, r->caplen, r->len, &dgram);
+		/* The datagram has the head fragment's link layer: MAC rules and
+		 * VLAN-keyed flows must see it as they see unfragmented packets. */
+		ts_decode(head->link, head->data, head->caplen, head->len, &d);
+		dgram.link = d.link;
+		dgram.ethertype = d.ethertype;
+		dgram.has_mac = d.has_mac;
+		memcpy(dgram.src_mac, d.src_mac, 6);
+		memcpy(dgram.dst_mac, d.dst_mac, 6);
+		dgram.vlan_count = d.vlan_count;
+		memcpy(dgram.vlan_ids, d.vlan_ids, sizeof(d.vlan_ids));
+		out.datagram = &dgram;
+		out.len = r->len;
+		if (dgram.anomaly == TS_ANOM_NONE)
+			f = flow_judge(e, &dp, &dgram, e->clock_usec, &j, &side);
+		else
+			e->stats.defrag_malformed++;
+	}
+	for (const struct ts_defrag_record *rec = r->records; rec; rec = rec->next) {
+		ts_decode(rec->pkt.link, rec->pkt.data, rec->pkt.caplen, rec->pkt.len, &d);
+		if (f) {
+			ts_stats_count_verdict(&e->stats, &d, &j);
+		} else {
+			e->stats.verdicts[TS_VERDICT_DROP]++;
+			e->stats.defrag_drops++;
+		}
+		struct ts_packet_event ev = {
+		        .pkt = &rec->pkt,
+		        .dec = &d,
+		        .judgement = &j,
+		        .flow = f,
+		        .side = side,
+		        .defrag = &out,
+		};
+		if (!e->releasing)
+			dispatch_packet(e, &ev);
+	}
+}
+
 void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 {
 	struct ts_decoded dec;
@@ -208,33 +305,27 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 	struct ts_judgement judgement;
 	struct ts_packet_event ev = {.pkt = pkt, .dec = &dec};
 	if (e->policy) {
-		struct ts_match_input in = {
-		        .dec = &dec,
-		        .frame = pkt->data,
-		        .caplen = pkt->caplen,
-		        .wirelen = pkt->len,
-		        .iface = e->iface,
-		};
 		if (dec.anomaly != TS_ANOM_NONE) {
 			/* Malformed: dropped before any rule, and no flow is made for it. */
+			struct ts_match_input in = {.dec = &dec,
+			                            .frame = pkt->data,
+			                            .caplen = pkt->caplen,
+			                            .wirelen = pkt->len,
+			                            .iface = e->iface};
 			ts_policy_judge(e->policy, &in, &judgement);
+		} else if (dec.is_fragment) {
+			/* Held until its datagram is whole or given up; reported then
+			 * (defrag_done). */
+			ts_defrag_add(e->defrag, pkt, &dec, packet_clock(e, pkt));
+			return;
 		} else {
-			int64_t now = packet_clock(e, pkt);
-			bool created;
-			struct ts_flow *f = ts_flow_lookup(e->flows, &dec, now, &created, &ev.side);
-			if (created)
-				ts_policy_judge(e->policy, &in, &f->verdict);
-			judgement = f->verdict;
-			ts_flow_update(e->flows, f, &dec, ev.side, pkt->len, now);
-			stream_segment(e, f, ev.side, &dec, pkt);
-			ev.flow = f;
+			ev.flow = flow_judge(e, pkt, &dec, packet_clock(e, pkt), &judgement,
+			                     &ev.side);
 		}
 		ts_stats_count_verdict(&e->stats, &dec, &judgement);
 		ev.judgement = &judgement;
 	}
-	for (size_t i = 0; i < e->plugin_count; i++)
-		if (e->plugins[i]->on_packet)
-			e->plugins[i]->on_packet(e->plugins[i]->ctx, &ev);
+	dispatch_packet(e, &ev);
 }
 
 int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
@@ -265,6 +356,10 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 		return -1;
 	}
 
+	if (e->defrag) {
+		ts_defrag_flush(e->defrag);
+		e->stats.defrag = *ts_defrag_get_stats(e->defrag);
+	}
 	if (e->flows) {
 		ts_flow_flush(e->flows);
 		ts_flow_get_stats(e->flows, &e->stats.flows);

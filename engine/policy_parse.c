@@ -972,9 +972,44 @@ static bool parse_set(struct parser *ps)
 			lim->streams.total_buffer = v;
 		else
 			lim->streams.history = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "defrag-datagrams") || ts_tok_is(cur(ps), "defrag-timeout")) {
+		const struct ts_token which = *cur(ps);
+		bool datagrams = ts_tok_is(&which, "defrag-datagrams");
+		next(ps);
+		char buf[16];
+		unsigned long v;
+		if (!tok_copy(cur(ps), buf, sizeof(buf)) ||
+		    !parse_uint(buf, datagrams ? 1ul << 20 : 3600, &v) || v == 0) {
+			expected(ps, datagrams ? "a number of datagrams from 1 to 1048576"
+			                       : "a timeout in seconds from 1 to 3600");
+			return false;
+		}
+		if (datagrams)
+			lim->defrag.max_datagrams = (uint32_t)v;
+		else
+			lim->defrag.timeout = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "defrag-memory")) {
+		next(ps);
+		uint64_t v;
+		if (!parse_size(cur(ps), &v) || v > (1ull << 31)) {
+			expected(ps, "a size such as 4M (K, M or G; at most 2G)");
+			return false;
+		}
+		lim->defrag.memory = v;
+	} else if (ts_tok_is(cur(ps), "defrag-overlap")) {
+		next(ps);
+		if (ts_tok_is(cur(ps), "first"))
+			lim->defrag.ipv4_overlap = TS_DEFRAG_FIRST;
+		else if (ts_tok_is(cur(ps), "drop"))
+			lim->defrag.ipv4_overlap = TS_DEFRAG_DROP;
+		else {
+			expected(ps, "first or drop");
+			return false;
+		}
 	} else {
 		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout, "
-		             "stream-buffer, stream-memory, stream-history)");
+		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
+		             "defrag-memory, defrag-timeout, defrag-overlap)");
 		return false;
 	}
 	next(ps);
@@ -1043,6 +1078,7 @@ struct ts_policy *ts_policy_parse(const char *text, size_t len, const char *name
 	p->limits.streams.dir_buffer = 1u << 20;
 	p->limits.streams.total_buffer = 64ull << 20;
 	p->limits.streams.history = 64u << 10;
+	ts_defrag_config_default(&p->limits.defrag);
 	p->bpf_match = ts_bpf_match;
 
 	struct parser ps = {.name = name, .p = p, .err = err, .errlen = errlen};

@@ -17,9 +17,26 @@ static bool has_addresses(const struct ts_decoded *d)
 	return d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6;
 }
 
-static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
-                        const struct ts_judgement *j, const struct ts_flow *flow)
+static void json_defrag(FILE *out, const struct ts_defrag_outcome *o)
 {
+	fprintf(out, ",\"defrag\":{\"fate\":\"%s\",\"fragments\":%" PRIu32,
+	        ts_defrag_fate_name(o->fate), o->fragments);
+	if (o->datagram) {
+		fprintf(out, ",\"len\":%" PRIu32, o->len);
+		if (o->datagram->has_ports)
+			fprintf(out, ",\"sport\":%u,\"dport\":%u", o->datagram->sport,
+			        o->datagram->dport);
+		if (o->datagram->anomaly != TS_ANOM_NONE)
+			fprintf(out, ",\"anomaly\":\"%s\"", ts_anomaly_name(o->datagram->anomaly));
+	}
+	fputc('}', out);
+}
+
+static void json_packet(FILE *out, const struct ts_packet_event *ev)
+{
+	const struct ts_packet *pkt = ev->pkt;
+	const struct ts_decoded *d = ev->dec;
+	const struct ts_judgement *j = ev->judgement;
 	fprintf(out,
 	        "{\"n\":%" PRIu64 ",\"ts\":%" PRId64 ".%06" PRIu32 ",\"len\":%" PRIu32
 	        ",\"caplen\":%" PRIu32,
@@ -65,8 +82,10 @@ static void json_packet(FILE *out, const struct ts_packet *pkt, const struct ts_
 	if (j)
 		fprintf(out, ",\"verdict\":\"%s\",\"rule\":%" PRIu32, ts_verdict_name(j->verdict),
 		        j->line);
-	if (flow)
-		fprintf(out, ",\"flow\":%" PRIu64, flow->id);
+	if (ev->flow)
+		fprintf(out, ",\"flow\":%" PRIu64, ev->flow->id);
+	if (ev->defrag)
+		json_defrag(out, ev->defrag);
 	fputs("}\n", out);
 }
 
@@ -83,9 +102,11 @@ static void human_endpoint(FILE *out, const struct ts_decoded *d, const uint8_t 
 		fprintf(out, "%s:%u", buf, port);
 }
 
-static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts_decoded *d,
-                         const struct ts_judgement *j)
+static void human_packet(FILE *out, const struct ts_packet_event *ev)
 {
+	const struct ts_packet *pkt = ev->pkt;
+	const struct ts_decoded *d = ev->dec;
+	const struct ts_judgement *j = ev->judgement;
 	fprintf(out, "%" PRIu64 " %" PRId64 ".%06" PRIu32 " ", pkt->index, pkt->ts_sec,
 	        pkt->ts_usec);
 	if (has_addresses(d)) {
@@ -117,7 +138,16 @@ static void human_packet(FILE *out, const struct ts_packet *pkt, const struct ts
 		fprintf(out, " (captured %" PRIu32 ")", pkt->caplen);
 	if (d->anomaly != TS_ANOM_NONE)
 		fprintf(out, " ANOMALY %s", ts_anomaly_name(d->anomaly));
-	if (j && j->line)
+	const struct ts_defrag_outcome *o = ev->defrag;
+	if (o && o->datagram)
+		fprintf(out, " [datagram of %" PRIu32 " fragments, %" PRIu32 " bytes]",
+		        o->fragments, o->len);
+	if (o && !ev->flow)
+		fprintf(out, " -> %s (fragment %s%s%s)", ts_verdict_name(j->verdict),
+		        o->datagram ? "of a malformed datagram: " : "not reassembled: ",
+		        o->datagram ? ts_anomaly_name(o->datagram->anomaly) : "",
+		        o->datagram ? "" : ts_defrag_fate_name(o->fate));
+	else if (j && j->line)
 		fprintf(out, " -> %s (line %" PRIu32 ")", ts_verdict_name(j->verdict), j->line);
 	else if (j)
 		fprintf(out, " -> %s (%s)", ts_verdict_name(j->verdict),
@@ -129,9 +159,9 @@ static void packet_log_on_packet(void *ctx, const struct ts_packet_event *ev)
 {
 	const struct ts_output_opts *o = ctx;
 	if (o->json)
-		json_packet(o->out, ev->pkt, ev->dec, ev->judgement, ev->flow);
+		json_packet(o->out, ev);
 	else
-		human_packet(o->out, ev->pkt, ev->dec, ev->judgement);
+		human_packet(o->out, ev);
 }
 
 void ts_packet_log_plugin(struct ts_plugin *p, struct ts_output_opts *opts)

@@ -50,7 +50,9 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		for (int v = 0; v < TS_VERDICT_COUNT; v++)
 			fprintf(out, "%s\"%s\":%" PRIu64, v ? "," : "",
 			        ts_verdict_name((enum ts_verdict)v), s->verdicts[v]);
-		fprintf(out, "},\"default_drops\":%" PRIu64 ",\"rules\":[", s->default_drops);
+		fprintf(out,
+		        "},\"default_drops\":%" PRIu64 ",\"defrag_drops\":%" PRIu64 ",\"rules\":[",
+		        s->default_drops, s->defrag_drops);
 		for (uint32_t i = 0; i < p->rule_count; i++)
 			fprintf(out,
 			        "%s{\"line\":%" PRIu32 ",\"action\":\"%s\",\"hits\":%" PRIu64 "}",
@@ -70,6 +72,18 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		        s->streams.count, s->streams.bytes, s->streams.gaps, s->streams.gap_bytes,
 		        s->streams.inconsistent, s->streams.unreassembled, s->streams.cap_hits,
 		        s->streams.history_skipped);
+		const struct ts_defrag_stats *d = &s->defrag;
+		fprintf(out,
+		        ",\"defrag\":{\"fragments\":%" PRIu64 ",\"datagrams\":%" PRIu64
+		        ",\"malformed\":%" PRIu64 ",\"overlaps\":%" PRIu64
+		        ",\"duplicates\":%" PRIu64 ",\"given_up\":{",
+		        d->fragments, d->datagrams, s->defrag_malformed, d->overlaps,
+		        d->duplicates);
+		for (int fate = TS_DEFRAG_REASSEMBLED + 1; fate < TS_DEFRAG_FATE_COUNT; fate++)
+			fprintf(out, "%s\"%s\":%" PRIu64,
+			        fate > TS_DEFRAG_REASSEMBLED + 1 ? "," : "",
+			        ts_defrag_fate_name((enum ts_defrag_fate)fate), d->fates[fate]);
+		fputs("}}", out);
 	}
 	fputs("}\n", out);
 }
@@ -113,6 +127,9 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 		fprintf(out, "  line %-5" PRIu32 " %-7s %" PRIu64 "\n", p->rules[i].line,
 		        ts_verdict_name(p->rules[i].action), s->rule_hits[i]);
 	fprintf(out, "  no rule matched (dropped) %" PRIu64 "\n", s->default_drops);
+	if (s->defrag_drops)
+		fprintf(out, "  fragments not reassembled or malformed (dropped) %" PRIu64 "\n",
+		        s->defrag_drops);
 	fprintf(out,
 	        "flows       %" PRIu64 " (tcp %" PRIu64 ", udp %" PRIu64 ", other %" PRIu64
 	        "; %" PRIu64 " expired, %" PRIu64 " evicted)\n",
@@ -123,6 +140,20 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 	        " gaps (%" PRIu64 " bytes), %" PRIu64 " inconsistent overlaps\n",
 	        s->streams.count, s->streams.bytes, s->streams.gaps, s->streams.gap_bytes,
 	        s->streams.inconsistent);
+	const struct ts_defrag_stats *d = &s->defrag;
+	if (d->fragments) {
+		fprintf(out,
+		        "defrag      %" PRIu64 " fragments: %" PRIu64
+		        " datagrams reassembled (%" PRIu64 " malformed); %" PRIu64
+		        " overlaps, %" PRIu64 " duplicates",
+		        d->fragments, d->datagrams, s->defrag_malformed, d->overlaps,
+		        d->duplicates);
+		for (int fate = TS_DEFRAG_REASSEMBLED + 1; fate < TS_DEFRAG_FATE_COUNT; fate++)
+			if (d->fates[fate])
+				fprintf(out, "; %" PRIu64 " %s", d->fates[fate],
+				        ts_defrag_fate_name((enum ts_defrag_fate)fate));
+		fputc('\n', out);
+	}
 	if (bad)
 		fprintf(out, "  malformed (dropped)       %" PRIu64 "\n", bad);
 }

@@ -185,6 +185,12 @@ struct ts_decoded {
 	uint16_t tcp_window;
 	uint32_t tcp_seq, tcp_ack;
 	struct ts_tcp_opts tcp_opts;
+	/* valid when is_fragment: where this fragment's share of the datagram
+	 * starts (after the IPv4 header, or after the IPv6 fragment header) and,
+	 * for IPv6, where the fragment header is and which byte names it (the
+	 * IPv6 header's next-header field or the previous extension's) */
+	uint32_t frag_data_offset;
+	uint32_t frag_hdr_offset, frag_nh_offset;
 	/* valid when l4 is ICMP or ICMP6 and has_l4_header */
 	uint8_t icmp_type, icmp_code;
 	/* valid when has_mac (dst_mac is zero for Linux cooked captures) */

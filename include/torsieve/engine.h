@@ -21,6 +21,7 @@ struct ts_engine {
 	const char *iface;
 	struct ts_flow_table *flows; /* made with the policy, from its flow settings */
 	struct ts_reasm *reasm;      /* TCP reassembly (offline), from its stream settings */
+	struct ts_defrag *defrag;    /* IP defragmentation, from its defrag settings */
 	bool releasing;              /* flows ending in ts_engine_release reach no plugin */
 	int64_t clock_usec; /* the latest packet time seen: flows age by it, never backwards */
 	const struct ts_plugin *plugins[TS_ENGINE_MAX_PLUGINS];
@@ -35,7 +36,8 @@ void ts_engine_init(struct ts_engine *e);
  * Returns -1 when the flow table or the per-rule counters cannot be had. */
 int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const char *iface);
 
-/* Frees what the engine allocated (flow table, per-rule counters). */
+/* Frees what the engine allocated (flow table, reassembly, defragmentation,
+ * per-rule counters). */
 void ts_engine_release(struct ts_engine *e);
 
 /* Returns -1 when TS_ENGINE_MAX_PLUGINS are already attached. */

@@ -11,6 +11,7 @@
 #define TORSIEVE_PLUGIN_H
 
 #include "torsieve/decode.h"
+#include "torsieve/defrag.h"
 #include "torsieve/flow.h"
 #include "torsieve/reassembly.h"
 #include "torsieve/source.h"
@@ -26,6 +27,16 @@ struct ts_run_info {
 	const char *iface;              /* the input interface given for every packet, or NULL */
 };
 
+/* For a fragment: what became of its datagram. */
+struct ts_defrag_outcome {
+	enum ts_defrag_fate fate;
+	uint32_t fragments; /* records of the datagram, this one included */
+	/* REASSEMBLED: the datagram's decode (its anomaly, if any, is why its
+	 * fragments were dropped) and length */
+	const struct ts_decoded *datagram;
+	uint32_t len;
+};
+
 /* One packet with what the engine made of it. New results join this struct
  * without changing the callback. */
 struct ts_packet_event {
@@ -34,6 +45,11 @@ struct ts_packet_event {
 	const struct ts_judgement *judgement; /* NULL when the run has no policy */
 	const struct ts_flow *flow;           /* NULL for malformed packets and without a policy */
 	int side;                             /* the packet's key side in flow */
+	/* A fragment's event comes when its datagram is reassembled or given up
+	 * (the gateway holds fragments until then), so events of fragments can
+	 * come after those of later packets; defrag says what happened. NULL
+	 * for packets that are not fragments, and without a policy. */
+	const struct ts_defrag_outcome *defrag;
 };
 
 /* Reassembled bytes of one direction of a TCP stream, in order, or a gap. */

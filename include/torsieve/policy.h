@@ -141,12 +141,29 @@ struct ts_stream_config {
 	uint32_t history;      /* delivered bytes kept per direction, default 64K */
 };
 
+/* IP defragmentation (defrag.h): `set defrag-datagrams N`, `defrag-memory
+ * SIZE`, `defrag-timeout SECONDS`, `defrag-overlap first|drop`. */
+enum ts_defrag_overlap {
+	TS_DEFRAG_FIRST = 0, /* first copy wins (IPv4 default) */
+	TS_DEFRAG_DROP,      /* drop the datagram (always for IPv6) */
+};
+
+struct ts_defrag_config {
+	uint32_t max_datagrams; /* in progress at once, default 1024 */
+	uint64_t memory;        /* bytes held, default 4 MiB */
+	uint32_t timeout;       /* seconds from the first fragment, default 30 */
+	enum ts_defrag_overlap ipv4_overlap;
+};
+
+void ts_defrag_config_default(struct ts_defrag_config *c);
+
 /* Caps a policy file can set (`set NAME VALUE`), with their defaults. */
 struct ts_policy_limits {
 	uint32_t max_rules;         /* default 100000 */
 	uint64_t classifier_memory; /* bytes, default 64 MiB */
 	struct ts_flow_config flows;
 	struct ts_stream_config streams;
+	struct ts_defrag_config defrag;
 };
 
 struct ts_classifier;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "torsieve/decode.h"
+#include "torsieve/defrag.h"
 #include "torsieve/flow.h"
 #include "torsieve/policy.h"
 
@@ -28,12 +29,18 @@ struct ts_stats {
 
 	/* With a policy: every packet under exactly one verdict, and under
 	 * exactly one reason: a rule's hits, default_drops (clean, no rule
-	 * matched) or anomalies (malformed, dropped before any rule). */
+	 * matched), anomalies (malformed, dropped before any rule) or
+	 * defrag_drops (a fragment whose datagram was not reassembled, or was
+	 * malformed once reassembled). A fragment of a reassembled datagram is
+	 * counted under the datagram's verdict and rule. */
 	uint64_t verdicts[TS_VERDICT_COUNT];
 	uint64_t default_drops;
+	uint64_t defrag_drops;
 	uint64_t *rule_hits; /* one per policy rule; owned by the engine */
 
 	struct ts_flow_stats flows; /* as of the end of the run */
+	struct ts_defrag_stats defrag;
+	uint64_t defrag_malformed; /* reassembled datagrams that decoded with an anomaly */
 
 	/* TCP stream directions reassembled (two per TCP flow with segments). */
 	struct {
