@@ -9,6 +9,8 @@
                        fuzz_classify reads them: link byte, length byte, frame
   fuzz/corpus/reassembly/ segment sequences as fuzz_reassembly reads them:
                        initial sequence number, then [offset:2][length:1][bytes]
+  fuzz/corpus/defrag/  fragment sequences as fuzz_defrag reads them: a settings
+                       byte, then [flags:1][offset:2][length:1][bytes]
 
 Re-run after adding fixtures; crash inputs found by fuzzing are added to the
 corpus by hand (named crash-*) and stay there as regression inputs.
@@ -124,8 +126,40 @@ def reassembly_seeds():
     return len(cases)
 
 
+def defrag_seeds():
+    import random
+    rnd = random.Random(8)
+    data = bytes(rnd.randrange(256) for _ in range(2000))
+
+    def frag(off, length, more, dgram=0, wait=0, body=None):
+        n = length * 8 if more else length
+        flags = int(more) | dgram << 1 | wait << 3
+        return struct.pack(">BHB", flags, off, length) + (data[off * 8:off * 8 + n]
+                                                          if body is None else body)
+
+    three = [frag(0, 20, True), frag(20, 20, True), frag(40, 100, False)]
+    cases = {
+        "v4-inorder": b"\x00" + b"".join(three),
+        "v4-reverse": b"\x00" + b"".join(reversed(three)),
+        "v4-overlap": b"\x00" + frag(0, 20, True) + frag(10, 20, True, body=bytes(160)) +
+                      frag(30, 9, False),
+        "v4-overlap-drop": b"\x02" + frag(0, 20, True) + frag(10, 20, True) + frag(30, 9, False),
+        "v6-overlap": b"\x01" + frag(0, 20, True) + frag(16, 8, True) + frag(24, 50, False),
+        "v6-duplicate": b"\x01" + frag(0, 20, True) + frag(0, 20, True, body=bytes(160)) +
+                        frag(20, 50, False),
+        "udp-two-datagrams": b"\x04" + frag(0, 2, True) + frag(0, 2, True, dgram=1) +
+                             frag(2, 9, False, dgram=1) + frag(2, 9, False),
+        "contradiction": b"\x00" + frag(8, 30, False) + frag(8, 40, False),
+        "tiny-caps": b"\x08" + frag(0, 20, True) + frag(0, 20, True, dgram=1) +
+                     frag(0, 20, True, dgram=2) + frag(20, 5, False, dgram=2, wait=2),
+    }
+    for name, body in cases.items():
+        write(os.path.join(CORPUS, "defrag", "seed-" + name), body)
+    return len(cases)
+
+
 def main():
-    for sub in ("pcap", "decode", "policy", "classify", "reassembly"):
+    for sub in ("pcap", "decode", "policy", "classify", "reassembly", "defrag"):
         os.makedirs(os.path.join(CORPUS, sub), exist_ok=True)
     written = 0
     sources = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")) +
@@ -150,7 +184,7 @@ def main():
                 f.write(data)
             written += 1
     print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds, "
-          f"{reassembly_seeds()} reassembly seeds")
+          f"{reassembly_seeds()} reassembly seeds, {defrag_seeds()} defrag seeds")
 
 
 if __name__ == "__main__":

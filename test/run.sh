@@ -82,6 +82,7 @@ done
 
 echo "== fixtures"
 counted "fixtures" /usr/bin/python3 test/check_fixtures.py --torsieve "$TS" --pcaps test/pcaps
+counted "fragment fixtures" /usr/bin/python3 test/pcaps/gen/craft_frags.py --check "$TS"
 
 echo "== fuzz corpora (plain replay, ASan+UBSan)"
 for h in fuzz/fuzz_*.c; do
