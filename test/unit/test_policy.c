@@ -76,7 +76,15 @@ static void test_errors_name_the_place(void)
 	        {"set max-rules 5 6\n", "1:17: expected end of line, found '6'"},
 	        {"set frobs 3\n", "1:5: expected a setting (max-rules, classifier-memory, "
 	                          "max-flows, timeout, stream-buffer, stream-memory, "
-	                          "stream-history), found 'frobs'"},
+	                          "stream-history, defrag-datagrams, defrag-memory, "
+	                          "defrag-timeout, defrag-overlap), found 'frobs'"},
+	        {"set defrag-overlap last\n", "1:20: expected first or drop, found 'last'"},
+	        {"set defrag-timeout 3601\n",
+	         "1:20: expected a timeout in seconds from 1 to 3600, found '3601'"},
+	        {"set defrag-datagrams 0\n",
+	         "1:22: expected a number of datagrams from 1 to 1048576, found '0'"},
+	        {"set defrag-memory 3G\n",
+	         "1:19: expected a size such as 4M (K, M or G; at most 2G), found '3G'"},
 	        {"pass tcp\npass udp\ndrop all\nset max-rules 2\n",
 	         "3:1: expected at most max-rules (2) rules, found more; raise it with 'set "
 	         "max-rules'"},
@@ -469,6 +477,26 @@ static void test_settings_and_lists(void)
 		CHECK_EQ_INT(p->limits.streams.dir_buffer, 512 * 1024);
 		CHECK_EQ_INT(p->limits.streams.total_buffer, 8 * 1024 * 1024);
 		CHECK_EQ_INT(p->limits.streams.history, 16 * 1024);
+		ts_policy_free(p);
+	}
+	p = parse("set defrag-datagrams 64\nset defrag-memory 256K\nset defrag-timeout 5\n"
+	          "set defrag-overlap drop\n",
+	          err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->limits.defrag.max_datagrams, 64);
+		CHECK_EQ_INT(p->limits.defrag.memory, 256 * 1024);
+		CHECK_EQ_INT(p->limits.defrag.timeout, 5);
+		CHECK_EQ_INT(p->limits.defrag.ipv4_overlap, TS_DEFRAG_DROP);
+		ts_policy_free(p);
+	}
+	p = parse("drop all\n", err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->limits.defrag.max_datagrams, 1024);
+		CHECK_EQ_INT(p->limits.defrag.memory, 4 * 1024 * 1024);
+		CHECK_EQ_INT(p->limits.defrag.timeout, 30);
+		CHECK_EQ_INT(p->limits.defrag.ipv4_overlap, TS_DEFRAG_FIRST);
 		ts_policy_free(p);
 	}
 	p = parse("set stream-memory 3G\n", err, sizeof(err));
