@@ -29,7 +29,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 TS_CFLAGS += $(SAN_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
 endif
-LDLIBS   := -lpcap
+LDLIBS   := -lpcap -lnetfilter_queue -lmnl -levent -levent_pthreads -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -70,6 +70,8 @@ FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g 
 
 DEPS_PKGS := make gcc clang clang-format libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
              tcpflow tshark libnids-dev \
+             libnetfilter-queue-dev libmnl-dev libevent-dev iptables iproute2 curl bind9-dnsutils \
+             iputils-ping \
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
 .PHONY: all deps test demo fuzz fuzzers fuzz-replays bench clean units unit-core
@@ -149,6 +151,20 @@ build/bench/bench_classify: test/bench/bench_classify.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libnids is the peer; Debian's libnids-dev ships no pkg-config file, and the
+# shared library brings its own dependencies (libnet, glib, libpcap).
+build/bench/bench_reassembly: test/bench/bench_reassembly.c $(O)/libtorsieve.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lnids $(LDLIBS)
+
+# bench_reassembly's capture (about 280 MB): generated, never committed, and
+# made again only when the generator changes.
+build/bench/tcp-reassembly.pcap: test/bench/make-tcp-capture.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)/usr/bin/python3 $< $@.tmp >/dev/null && mv $@.tmp $@
 
 deps:
 	@missing=""; \

@@ -224,7 +224,7 @@ static struct ts_flow *flow_judge(struct ts_engine *e, const struct ts_packet *p
 	        .frame = pkt->data,
 	        .caplen = pkt->caplen,
 	        .wirelen = pkt->len,
-	        .iface = e->iface,
+	        .iface = pkt->iface ? pkt->iface : e->iface,
 	};
 	bool created;
 	struct ts_flow *f = ts_flow_lookup(e->flows, dec, now, &created, side);
@@ -311,7 +311,7 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 			                            .frame = pkt->data,
 			                            .caplen = pkt->caplen,
 			                            .wirelen = pkt->len,
-			                            .iface = e->iface};
+			                            .iface = pkt->iface ? pkt->iface : e->iface};
 			ts_policy_judge(e->policy, &in, &judgement);
 		} else if (dec.is_fragment) {
 			/* Held until its datagram is whole or given up; reported then

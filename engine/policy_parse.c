@@ -36,6 +36,7 @@ struct parser {
 	bool failed;
 	const char *defining; /* the list being defined, while its items are read */
 	size_t defining_len;
+	uint32_t mark_line, mark_col; /* the last `set mark` or `set mark-mask`, for errors */
 };
 
 /* The items of a value set being parsed, after expanding $lists. */
@@ -907,6 +908,152 @@ static bool parse_size(const struct ts_token *t, uint64_t *out)
 	return true;
 }
 
+/* A number in decimal or 0x hex, at most max. */
+static bool parse_number(const char *buf, unsigned long max, unsigned long *out)
+{
+	if (!strncmp(buf, "0x", 2) || !strncmp(buf, "0X", 2)) {
+		if (!buf[2] || strspn(buf + 2, "0123456789abcdefABCDEF") != strlen(buf + 2) ||
+		    strlen(buf + 2) > 8)
+			return false;
+		unsigned long v = strtoul(buf + 2, NULL, 16);
+		if (v > max)
+			return false;
+		*out = v;
+		return true;
+	}
+	return parse_uint(buf, max, out);
+}
+
+static bool token_number(struct parser *ps, unsigned long min, unsigned long max,
+                         const char *what, unsigned long *out)
+{
+	char buf[32];
+	if (!tok_copy(cur(ps), buf, sizeof(buf)) || !parse_number(buf, max, out) || *out < min) {
+		expected(ps, what);
+		return false;
+	}
+	return true;
+}
+
+/* The inline gateway's settings (struct ts_gateway_config). Returns false
+ * with ps->failed unset when the setting is not one of them. */
+static bool parse_gateway_set(struct parser *ps, bool *known)
+{
+	struct ts_gateway_config *g = &ps->p->gateway;
+	unsigned long v;
+	*known = true;
+	if (ts_tok_is(cur(ps), "interface")) {
+		next(ps);
+		char buf[TS_IFNAME_MAX];
+		if (!tok_copy(cur(ps), buf, sizeof(buf)) || !buf[0] ||
+		    strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
+		            strlen(buf)) {
+			expected(ps, "an interface name (at most 15 characters)");
+			return false;
+		}
+		memcpy(g->iface, buf, sizeof(buf));
+	} else if (ts_tok_is(cur(ps), "queue")) {
+		next(ps);
+		char buf[32];
+		unsigned long lo, hi;
+		char *dash = NULL;
+		bool ok = tok_copy(cur(ps), buf, sizeof(buf));
+		if (ok && (dash = strchr(buf, '-')))
+			*dash = '\0';
+		ok = ok && parse_uint(buf, 65535, &lo);
+		hi = lo;
+		if (ok && dash)
+			ok = parse_uint(dash + 1, 65535, &hi) && hi >= lo && hi - lo < 64;
+		if (!ok) {
+			expected(ps, "a queue number or range such as 0 or 0-1 (0 to 65535, at most 64 "
+			             "queues)");
+			return false;
+		}
+		g->queue_first = (uint16_t)lo;
+		g->queue_last = (uint16_t)hi;
+	} else if (ts_tok_is(cur(ps), "queue-length")) {
+		next(ps);
+		if (!token_number(ps, 1, 1ul << 20, "a number of packets from 1 to 1048576", &v))
+			return false;
+		g->queue_length = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "queue-buffer")) {
+		next(ps);
+		uint64_t size;
+		if (!parse_size(cur(ps), &size) || size > (1ull << 30)) {
+			expected(ps, "a size such as 8M (K, M or G; at most 1G)");
+			return false;
+		}
+		g->queue_buffer = (uint32_t)size;
+	} else if (ts_tok_is(cur(ps), "mark-mask")) {
+		ps->mark_line = cur(ps)->line;
+		ps->mark_col = cur(ps)->col;
+		next(ps);
+		if (!token_number(ps, 1, 0xffffffffu, "a mark mask such as 0xff00", &v))
+			return false;
+		g->mark_mask = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "mark")) {
+		ps->mark_line = cur(ps)->line;
+		ps->mark_col = cur(ps)->col;
+		next(ps);
+		int k = 0;
+		while (k < TS_MARK_COUNT && !ts_tok_is(cur(ps), ts_mark_name((enum ts_mark_kind)k)))
+			k++;
+		if (k == TS_MARK_COUNT) {
+			expected(ps, "a mark name (pass, divert, dns, reject-tcp-reset, "
+			             "reject-net-unreachable, reject-host-unreachable, "
+			             "reject-port-unreachable, reject-proto-unreachable, "
+			             "reject-admin-prohibited)");
+			return false;
+		}
+		next(ps);
+		if (!token_number(ps, 1, 0xffffffffu, "a mark value from 1", &v))
+			return false;
+		g->marks[k] = (uint32_t)v;
+	} else if (ts_tok_is(cur(ps), "divert-port") || ts_tok_is(cur(ps), "dns-port")) {
+		bool divert = ts_tok_is(cur(ps), "divert-port");
+		next(ps);
+		if (!token_number(ps, 1, 65535, "a port from 1 to 65535", &v))
+			return false;
+		if (divert)
+			g->divert_port = (uint16_t)v;
+		else
+			g->dns_port = (uint16_t)v;
+	} else if (ts_tok_is(cur(ps), "route-table")) {
+		next(ps);
+		if (!token_number(ps, 1, 0xfffffffeu, "a routing table number from 1", &v))
+			return false;
+		g->route_table = (uint32_t)v;
+	} else {
+		*known = false;
+		return false;
+	}
+	next(ps);
+	return true;
+}
+
+/* After the whole file: marks must fit under the mask and differ. */
+static void check_marks(struct parser *ps)
+{
+	const struct ts_gateway_config *g = &ps->p->gateway;
+	uint32_t shift = (uint32_t)__builtin_ctz(g->mark_mask);
+	uint32_t room = g->mark_mask >> shift;
+	for (int k = 0; k < TS_MARK_COUNT && !ps->failed; k++) {
+		if (g->marks[k] > room || ((g->marks[k] << shift) & ~g->mark_mask)) {
+			fail_at(ps, ps->mark_line, ps->mark_col,
+			        "expected mark %s (%u) to fit under mark-mask 0x%x, found it does not",
+			        ts_mark_name((enum ts_mark_kind)k), g->marks[k], g->mark_mask);
+			return;
+		}
+		for (int o = 0; o < k; o++)
+			if (g->marks[o] == g->marks[k]) {
+				fail_at(ps, ps->mark_line, ps->mark_col, "expected distinct marks, found %s and %s both %u",
+				        ts_mark_name((enum ts_mark_kind)o),
+				        ts_mark_name((enum ts_mark_kind)k), g->marks[k]);
+				return;
+			}
+	}
+}
+
 static bool parse_set(struct parser *ps)
 {
 	next(ps);
@@ -1007,9 +1154,15 @@ static bool parse_set(struct parser *ps)
 			return false;
 		}
 	} else {
+		bool known;
+		bool ok = parse_gateway_set(ps, &known);
+		if (known)
+			return ok;
 		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout, "
 		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
-		             "defrag-memory, defrag-timeout, defrag-overlap)");
+		             "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
+		             "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
+		             "route-table)");
 		return false;
 	}
 	next(ps);
@@ -1041,6 +1194,8 @@ static void parse_all(struct parser *ps)
 			expected(ps, "end of line");
 	}
 	/* After the whole file: 'set' applies wherever it stands. */
+	if (!ps->failed)
+		check_marks(ps);
 	const struct ts_policy *p = ps->p;
 	if (!ps->failed && p->rule_count > p->limits.max_rules) {
 		const struct ts_rule *first_over = &p->rules[p->limits.max_rules];
@@ -1079,6 +1234,7 @@ struct ts_policy *ts_policy_parse(const char *text, size_t len, const char *name
 	p->limits.streams.total_buffer = 64ull << 20;
 	p->limits.streams.history = 64u << 10;
 	ts_defrag_config_default(&p->limits.defrag);
+	ts_gateway_config_default(&p->gateway);
 	p->bpf_match = ts_bpf_match;
 
 	struct parser ps = {.name = name, .p = p, .err = err, .errlen = errlen};

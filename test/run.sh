@@ -84,6 +84,9 @@ echo "== fixtures"
 counted "fixtures" /usr/bin/python3 test/check_fixtures.py --torsieve "$TS" --pcaps test/pcaps
 counted "fragment fixtures" /usr/bin/python3 test/pcaps/gen/craft_frags.py --check "$TS"
 
+echo "== network namespaces"
+counted "netns topology" test/netns/test_topology.sh
+
 echo "== fuzz corpora (plain replay, ASan+UBSan)"
 for h in fuzz/fuzz_*.c; do
 	h=$(basename "$h" .c)

@@ -21,6 +21,10 @@ struct ts_packet {
 	uint32_t ts_usec;
 	uint64_t index; /* 1-based position in the source */
 	enum ts_link link;
+	/* Inline sources only (zero from files): */
+	uint32_t id;       /* the kernel's packet id, for the verdict */
+	uint32_t mark;     /* the packet's mark as it came */
+	const char *iface; /* input interface (bridge port when known), NULL if unknown */
 };
 
 enum ts_source_status {
