@@ -526,6 +526,11 @@ void ts_defrag_add(struct ts_defrag *df, const struct ts_packet *pkt, const stru
 		reassemble(df, t);
 }
 
+void ts_defrag_expire(struct ts_defrag *df, int64_t now_usec)
+{
+	expire(df, now_usec);
+}
+
 void ts_defrag_flush(struct ts_defrag *df)
 {
 	while (df->fifo_head != NONE) {

@@ -228,8 +228,10 @@ static struct ts_flow *flow_judge(struct ts_engine *e, const struct ts_packet *p
 	};
 	bool created;
 	struct ts_flow *f = ts_flow_lookup(e->flows, dec, now, &created, side);
-	if (created)
+	if (created) {
 		ts_policy_judge(e->policy, &in, &f->verdict);
+		f->verdict.generation = e->stats.generation;
+	}
 	*j = f->verdict;
 	ts_flow_update(e->flows, f, dec, *side, pkt->len, now);
 	stream_segment(e, f, *side, dec, pkt);
@@ -328,7 +330,43 @@ void ts_engine_packet(struct ts_engine *e, const struct ts_packet *pkt)
 	dispatch_packet(e, &ev);
 }
 
-int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
+int ts_engine_replace_policy(struct ts_engine *e, const struct ts_policy *p)
+{
+	uint64_t *hits = calloc(p->rule_count ? p->rule_count : 1, sizeof(*hits));
+	if (!hits)
+		return -1;
+	free(e->stats.rule_hits);
+	e->stats.rule_hits = hits;
+	e->stats.generation++;
+	e->policy = p;
+	e->run.policy = p;
+	return 0;
+}
+
+void ts_engine_tick(struct ts_engine *e, int64_t now_usec)
+{
+	if (!e->defrag)
+		return;
+	if (now_usec < e->clock_usec)
+		now_usec = e->clock_usec;
+	e->clock_usec = now_usec;
+	ts_defrag_expire(e->defrag, now_usec);
+}
+
+void ts_engine_snapshot(struct ts_engine *e)
+{
+	if (e->defrag)
+		e->stats.defrag = *ts_defrag_get_stats(e->defrag);
+	if (e->flows)
+		ts_flow_get_stats(e->flows, &e->stats.flows);
+	if (e->reasm) {
+		const struct ts_reasm_stats *rs = ts_reasm_stats(e->reasm);
+		e->stats.streams.cap_hits = rs->dir_cap_hits + rs->total_cap_hits;
+		e->stats.streams.history_skipped = rs->history_skipped;
+	}
+}
+
+void ts_engine_start(struct ts_engine *e, const struct ts_source *src)
 {
 	e->run = (struct ts_run_info){
 	        .source_name = src->name,
@@ -341,7 +379,11 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_start)
 			e->plugins[i]->on_start(e->plugins[i]->ctx, &e->run);
+}
 
+int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
+{
+	ts_engine_start(e, src);
 	for (;;) {
 		struct ts_packet pkt;
 		enum ts_source_status st = ts_source_next(src, &pkt);
@@ -356,19 +398,11 @@ int ts_engine_run_file(struct ts_engine *e, struct ts_source *src)
 		return -1;
 	}
 
-	if (e->defrag) {
+	if (e->defrag)
 		ts_defrag_flush(e->defrag);
-		e->stats.defrag = *ts_defrag_get_stats(e->defrag);
-	}
-	if (e->flows) {
+	if (e->flows)
 		ts_flow_flush(e->flows);
-		ts_flow_get_stats(e->flows, &e->stats.flows);
-	}
-	if (e->reasm) {
-		const struct ts_reasm_stats *rs = ts_reasm_stats(e->reasm);
-		e->stats.streams.cap_hits = rs->dir_cap_hits + rs->total_cap_hits;
-		e->stats.streams.history_skipped = rs->history_skipped;
-	}
+	ts_engine_snapshot(e);
 	for (size_t i = 0; i < e->plugin_count; i++)
 		if (e->plugins[i]->on_finish)
 			e->plugins[i]->on_finish(e->plugins[i]->ctx, &e->run, &e->stats);

@@ -62,7 +62,8 @@ bool ts_gateway_mark_kind(const struct ts_judgement *j, enum ts_l4 l4, enum ts_m
 		return true;
 	case TS_VERDICT_REJECT:
 		if (j->reject == TS_REJECT_DEFAULT)
-			*out = l4 == TS_L4_TCP ? TS_MARK_REJECT_TCP_RESET : TS_MARK_REJECT_PORT_UNREACHABLE;
+			*out = l4 == TS_L4_TCP ? TS_MARK_REJECT_TCP_RESET
+			                       : TS_MARK_REJECT_PORT_UNREACHABLE;
 		else
 			*out = reject[j->reject];
 		return true;

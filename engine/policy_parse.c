@@ -924,8 +924,8 @@ static bool parse_number(const char *buf, unsigned long max, unsigned long *out)
 	return parse_uint(buf, max, out);
 }
 
-static bool token_number(struct parser *ps, unsigned long min, unsigned long max,
-                         const char *what, unsigned long *out)
+static bool token_number(struct parser *ps, unsigned long min, unsigned long max, const char *what,
+                         unsigned long *out)
 {
 	char buf[32];
 	if (!tok_copy(cur(ps), buf, sizeof(buf)) || !parse_number(buf, max, out) || *out < min) {
@@ -946,7 +946,8 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 		next(ps);
 		char buf[TS_IFNAME_MAX];
 		if (!tok_copy(cur(ps), buf, sizeof(buf)) || !buf[0] ||
-		    strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
+		    strspn(buf,
+		           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
 		            strlen(buf)) {
 			expected(ps, "an interface name (at most 15 characters)");
 			return false;
@@ -965,8 +966,9 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 		if (ok && dash)
 			ok = parse_uint(dash + 1, 65535, &hi) && hi >= lo && hi - lo < 64;
 		if (!ok) {
-			expected(ps, "a queue number or range such as 0 or 0-1 (0 to 65535, at most 64 "
-			             "queues)");
+			expected(ps,
+			         "a queue number or range such as 0 or 0-1 (0 to 65535, at most 64 "
+			         "queues)");
 			return false;
 		}
 		g->queue_first = (uint16_t)lo;
@@ -1040,13 +1042,15 @@ static void check_marks(struct parser *ps)
 	for (int k = 0; k < TS_MARK_COUNT && !ps->failed; k++) {
 		if (g->marks[k] > room || ((g->marks[k] << shift) & ~g->mark_mask)) {
 			fail_at(ps, ps->mark_line, ps->mark_col,
-			        "expected mark %s (%u) to fit under mark-mask 0x%x, found it does not",
+			        "expected mark %s (%u) to fit under mark-mask 0x%x, found it does "
+			        "not",
 			        ts_mark_name((enum ts_mark_kind)k), g->marks[k], g->mark_mask);
 			return;
 		}
 		for (int o = 0; o < k; o++)
 			if (g->marks[o] == g->marks[k]) {
-				fail_at(ps, ps->mark_line, ps->mark_col, "expected distinct marks, found %s and %s both %u",
+				fail_at(ps, ps->mark_line, ps->mark_col,
+				        "expected distinct marks, found %s and %s both %u",
 				        ts_mark_name((enum ts_mark_kind)o),
 				        ts_mark_name((enum ts_mark_kind)k), g->marks[k]);
 				return;

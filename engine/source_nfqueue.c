@@ -19,10 +19,10 @@
 
 /* The largest packet (a GSO one) plus netlink headers, several times over,
  * so one recv can bring many packets. */
-#define RECV_BUFFER  (4 * (0xffff + 4096))
-#define COPY_RANGE   0xffff
-#define ETH_HLEN     14
-#define IFACE_CACHE  64
+#define RECV_BUFFER (4 * (0xffff + 4096))
+#define COPY_RANGE  0xffff
+#define ETH_HLEN    14
+#define IFACE_CACHE 64
 
 struct iface_name {
 	uint32_t index;
@@ -46,7 +46,7 @@ struct nfq_source {
 	bool run_accept;
 	struct ts_nfq_stats stats;
 	struct iface_name ifaces[IFACE_CACHE]; /* names handed out stay valid */
-	char msg[8192]; /* one verdict or config message */
+	char msg[8192];                        /* one verdict or config message */
 };
 
 static struct nfq_source *nfq_of(struct ts_source *src)
@@ -116,7 +116,8 @@ static int run_send(struct nfq_source *s)
 	             (s->pending_count == 0 || (int32_t)(s->pending[0] - s->run_last) > 0);
 	if (!batch) {
 		for (uint32_t id = s->run_first;; id++) {
-			struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT, s->cfg.queue);
+			struct nlmsghdr *nlh =
+			        nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT, s->cfg.queue);
 			nfq_nlmsg_verdict_put(nlh, (int)id, s->run_accept ? NF_ACCEPT : NF_DROP);
 			if (s->run_accept)
 				nfq_nlmsg_verdict_put_mark(nlh, s->run_mark);
@@ -253,7 +254,8 @@ static enum ts_source_status nfqueue_next(struct ts_source *src, struct ts_packe
 				continue;
 			}
 			if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_QUEUE &&
-			    NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET && parse_packet(s, nlh, pkt))
+			    NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET &&
+			    parse_packet(s, nlh, pkt))
 				return TS_SOURCE_PACKET;
 		}
 		ssize_t n = recv(mnl_socket_get_fd(s->nl), s->buf, RECV_BUFFER, MSG_DONTWAIT);
@@ -263,7 +265,8 @@ static enum ts_source_status nfqueue_next(struct ts_source *src, struct ts_packe
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return TS_SOURCE_AGAIN;
 			if (errno == ENOBUFS) {
-				s->stats.enobufs++; /* the kernel dropped what it could not hand over */
+				s->stats.enobufs++; /* the kernel dropped what it could not hand
+				                       over */
 				continue;
 			}
 			snprintf(src->err, sizeof(src->err), "%s: receive: %s", src->name,
@@ -271,7 +274,8 @@ static enum ts_source_status nfqueue_next(struct ts_source *src, struct ts_packe
 			return TS_SOURCE_ERROR;
 		}
 		if (n == 0) {
-			snprintf(src->err, sizeof(src->err), "%s: the netlink socket closed", src->name);
+			snprintf(src->err, sizeof(src->err), "%s: the netlink socket closed",
+			         src->name);
 			return TS_SOURCE_ERROR;
 		}
 		s->buf_len = (size_t)n;
@@ -328,7 +332,7 @@ static int config(struct nfq_source *s, struct nlmsghdr *nlh, char *err, size_t 
 			return 0;
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: %s: %s%s", s->base.name, what, strerror(errno),
-			         errno == EBUSY ? " (another program is bound to this queue)"
+			         errno == EBUSY   ? " (another program is bound to this queue)"
 			         : errno == EPERM ? " (needs CAP_NET_ADMIN: run as root)"
 			                          : "");
 			return -1;
@@ -368,8 +372,7 @@ struct ts_source *ts_nfq_open(const struct ts_nfq_config *cfg, char *err, size_t
 	/* A large receive buffer absorbs bursts; SO_RCVBUFFORCE passes the
 	 * rmem_max limit (root), SO_RCVBUF is the fallback. */
 	int rcvbuf = (int)cfg->rcvbuf;
-	if (rcvbuf > 0 &&
-	    mnl_socket_setsockopt(s->nl, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+	if (rcvbuf > 0 && mnl_socket_setsockopt(s->nl, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		mnl_socket_setsockopt(s->nl, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 
 	struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_CONFIG, cfg->queue);

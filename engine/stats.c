@@ -22,7 +22,9 @@ void ts_stats_count_verdict(struct ts_stats *s, const struct ts_decoded *d,
                             const struct ts_judgement *j)
 {
 	s->verdicts[j->verdict]++;
-	if (j->rule >= 0)
+	if (j->rule >= 0 && j->generation != s->generation)
+		s->earlier_policy++;
+	else if (j->rule >= 0)
 		s->rule_hits[j->rule]++;
 	else if (d->anomaly == TS_ANOM_NONE)
 		s->default_drops++;

@@ -130,6 +130,9 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 	if (s->defrag_drops)
 		fprintf(out, "  fragments not reassembled or malformed (dropped) %" PRIu64 "\n",
 		        s->defrag_drops);
+	if (s->earlier_policy)
+		fprintf(out, "  flows judged before the last reload %" PRIu64 "\n",
+		        s->earlier_policy);
 	fprintf(out,
 	        "flows       %" PRIu64 " (tcp %" PRIu64 ", udp %" PRIu64 ", other %" PRIu64
 	        "; %" PRIu64 " expired, %" PRIu64 " evicted)\n",
@@ -161,10 +164,15 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 static void summary_on_finish(void *ctx, const struct ts_run_info *run, const struct ts_stats *s)
 {
 	const struct ts_output_opts *o = ctx;
-	if (o->json)
-		json_summary(o->out, run, s);
+	ts_summary_write(o->out, o->json, run, s);
+}
+
+void ts_summary_write(FILE *out, bool json, const struct ts_run_info *run, const struct ts_stats *s)
+{
+	if (json)
+		json_summary(out, run, s);
 	else
-		human_summary(o->out, run, s);
+		human_summary(out, run, s);
 }
 
 void ts_summary_plugin(struct ts_plugin *p, struct ts_output_opts *opts)

@@ -10,5 +10,7 @@
 
 int ts_cmd_replay(int argc, char **argv);
 int ts_cmd_check(int argc, char **argv);
+int ts_cmd_run(int argc, char **argv);
+int ts_cmd_rules(int argc, char **argv);
 
 #endif

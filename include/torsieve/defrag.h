@@ -113,6 +113,10 @@ void ts_defrag_free(struct ts_defrag *df);
 void ts_defrag_add(struct ts_defrag *df, const struct ts_packet *pkt, const struct ts_decoded *d,
                    int64_t now_usec);
 
+/* Give up datagrams older than the timeout at now_usec (ts_defrag_add does
+ * this too; inline, a timer calls it when no packets come). */
+void ts_defrag_expire(struct ts_defrag *df, int64_t now_usec);
+
 /* End every datagram still in progress (fate INCOMPLETE). */
 void ts_defrag_flush(struct ts_defrag *df);
 

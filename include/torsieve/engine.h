@@ -36,6 +36,25 @@ void ts_engine_init(struct ts_engine *e);
  * Returns -1 when the flow table or the per-rule counters cannot be had. */
 int ts_engine_set_policy(struct ts_engine *e, const struct ts_policy *p, const char *iface);
 
+/*
+ * A reload: judge new flows by p from now on. Live flows keep their verdict
+ * (their packets count under earlier_policy); rule hits start again for
+ * p's rules. The flow, stream and defragmentation settings stay those the
+ * engine was made with. Returns -1 (and changes nothing) without memory.
+ */
+int ts_engine_replace_policy(struct ts_engine *e, const struct ts_policy *p);
+
+/* Time passes without packets (inline): datagrams held too long are given
+ * up, so their fragments get a verdict. */
+void ts_engine_tick(struct ts_engine *e, int64_t now_usec);
+
+/* Bring the flow, stream and defragmentation counters in e->stats up to
+ * date (they are otherwise filled at the end of a run). */
+void ts_engine_snapshot(struct ts_engine *e);
+
+/* Start the plugins on a run from src (ts_engine_run_file does this). */
+void ts_engine_start(struct ts_engine *e, const struct ts_source *src);
+
 /* Frees what the engine allocated (flow table, reassembly, defragmentation,
  * per-rule counters). */
 void ts_engine_release(struct ts_engine *e);

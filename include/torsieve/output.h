@@ -15,6 +15,10 @@ struct ts_output_opts {
 	bool json;
 };
 
+/* The summary of stats, as the summary plugin writes it at the end. */
+void ts_summary_write(FILE *out, bool json, const struct ts_run_info *run,
+                      const struct ts_stats *stats);
+
 /* Fill *p (and its context *opts, which must outlive the run). */
 void ts_summary_plugin(struct ts_plugin *p, struct ts_output_opts *opts);
 void ts_packet_log_plugin(struct ts_plugin *p, struct ts_output_opts *opts);

@@ -177,14 +177,14 @@ enum ts_mark_kind {
  * docs/policy.md). They are read when torsieve starts; a reload changes
  * rules only. */
 struct ts_gateway_config {
-	char iface[TS_IFNAME_MAX];  /* the client-side interface (the hotspot bridge) */
+	char iface[TS_IFNAME_MAX]; /* the client-side interface (the hotspot bridge) */
 	uint16_t queue_first, queue_last;
-	uint32_t queue_length;      /* packets the kernel may hold per queue */
-	uint32_t queue_buffer;      /* socket receive buffer per queue, bytes */
-	uint32_t mark_mask;         /* the bits of the packet mark torsieve owns */
-	uint32_t marks[TS_MARK_COUNT]; /* values, counted from the mask's lowest bit */
+	uint32_t queue_length;          /* packets the kernel may hold per queue */
+	uint32_t queue_buffer;          /* socket receive buffer per queue, bytes */
+	uint32_t mark_mask;             /* the bits of the packet mark torsieve owns */
+	uint32_t marks[TS_MARK_COUNT];  /* values, counted from the mask's lowest bit */
 	uint16_t divert_port, dns_port; /* the TPROXY listeners */
-	uint32_t route_table;       /* policy-routing table that delivers marked packets locally */
+	uint32_t route_table; /* policy-routing table that delivers marked packets locally */
 };
 
 void ts_gateway_config_default(struct ts_gateway_config *g);
@@ -266,8 +266,9 @@ int32_t ts_policy_match_linear(const struct ts_policy *p, const struct ts_match_
 struct ts_judgement {
 	enum ts_verdict verdict;
 	enum ts_reject_kind reject;
-	int32_t rule;  /* index into rules, or -1: the implicit final drop */
-	uint32_t line; /* the rule's line, 0 for the implicit drop */
+	int32_t rule;        /* index into rules, or -1: the implicit final drop */
+	uint32_t line;       /* the rule's line, 0 for the implicit drop */
+	uint32_t generation; /* the engine's policy generation it was judged under */
 };
 
 /* Judge a packet with the compiled classifier: anomalous packets and packets

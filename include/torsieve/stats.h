@@ -36,6 +36,10 @@ struct ts_stats {
 	uint64_t verdicts[TS_VERDICT_COUNT];
 	uint64_t default_drops;
 	uint64_t defrag_drops;
+	/* packets of flows judged by a policy since replaced (a reload): their
+	 * rule was another policy's, so they count here instead of rule_hits */
+	uint64_t earlier_policy;
+	uint32_t generation; /* of the policy rule_hits belongs to */
 	uint64_t *rule_hits; /* one per policy rule; owned by the engine */
 
 	struct ts_flow_stats flows; /* as of the end of the run */

@@ -1,0 +1,393 @@
+/*
+ * torsieve run: the inline gateway daemon. One worker thread per queue,
+ * each with its own engine (flow table, defragmenter) and libevent loop;
+ * `--queue-balance` in the rules keeps a flow on one queue. The main thread
+ * only handles signals: SIGTERM/SIGINT stop, SIGHUP reloads the policy,
+ * SIGUSR1 prints the counters.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "torsieve/commands.h"
+#include "torsieve/engine.h"
+#include "torsieve/log.h"
+#include "torsieve/nfqueue.h"
+#include "torsieve/output.h"
+#include "torsieve/policy.h"
+
+#define MAX_WORKERS 64
+#define RELOAD_WAIT 2000 /* ms a worker may take to pick up a new policy */
+
+static const char run_usage[] =
+        "usage: torsieve run [-c POLICY] [--syslog]\n"
+        "  Judge every packet the kernel queues (iptables NFQUEUE; `torsieve rules`\n"
+        "  prints the rules) by POLICY (default " TS_POLICY_PATH "), in the\n"
+        "  foreground. Logs to standard error, or to syslog with --syslog.\n"
+        "  SIGTERM or SIGINT: stop. SIGHUP: reload the policy (a bad one is refused and\n"
+        "  the running one stays; live flows keep their verdict). SIGUSR1: print the\n"
+        "  counters (also printed at exit). Needs root (CAP_NET_ADMIN).\n";
+
+struct worker {
+	pthread_t thread;
+	bool started;
+	uint16_t queue;
+	struct ts_source *src;
+	struct ts_engine engine;
+	struct ts_plugin verdicts;
+	const struct ts_gateway_config *gw; /* the settings it started with */
+	struct event_base *base;
+	struct event *rx, *wake, *tick;
+	_Atomic(const struct ts_policy *) offered; /* a reload, set by the main thread */
+	_Atomic(const struct ts_policy *) running;
+	atomic_bool report, stop;
+	atomic_int failed;
+};
+
+static struct worker workers[MAX_WORKERS];
+static size_t worker_count;
+static struct event_base *main_base;
+
+static int64_t now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The verdict of every packet, as the engine reports it (held fragments
+ * later, with their datagram's). */
+static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
+{
+	struct worker *w = ctx;
+	enum ts_mark_kind kind;
+	bool accept = ev->judgement && ts_gateway_mark_kind(ev->judgement, ev->dec->l4, &kind);
+	uint32_t mark = accept ? ts_gateway_mark(w->gw, kind) : 0;
+	ts_nfq_verdict(w->src, ev->pkt->id, accept, mark, w->gw->mark_mask, ev->pkt->mark);
+}
+
+static void worker_report(struct worker *w, const char *when)
+{
+	ts_engine_snapshot(&w->engine);
+	struct ts_nfq_stats q;
+	ts_nfq_get_stats(w->src, &q);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (!mem) {
+		ts_log(LOG_ERR, "queue %u: no memory for the counters", w->queue);
+		return;
+	}
+	fprintf(mem, "counters of queue %u (%s):\n", w->queue, when);
+	ts_summary_write(mem, false, &w->engine.run, &w->engine.stats);
+	fprintf(mem,
+	        "nfqueue     %llu received; verdicts: %llu accepted, %llu dropped, in %llu "
+	        "messages (%llu batches); %llu refused by the kernel; %llu ENOBUFS; kernel "
+	        "drops: %llu queue full, %llu not delivered; %llu longer than the copy range\n",
+	        (unsigned long long)q.received, (unsigned long long)q.accepted,
+	        (unsigned long long)q.dropped, (unsigned long long)q.verdict_messages,
+	        (unsigned long long)q.batches, (unsigned long long)q.send_errors,
+	        (unsigned long long)q.enobufs, (unsigned long long)q.queue_dropped,
+	        (unsigned long long)q.user_dropped, (unsigned long long)q.truncated);
+	fclose(mem);
+	ts_log_lines(LOG_INFO, text);
+	free(text);
+}
+
+static void worker_fail(struct worker *w, const char *why)
+{
+	ts_log(LOG_ERR, "queue %u: %s; stopping (the kernel drops what is queued)", w->queue, why);
+	atomic_store(&w->failed, 1);
+	event_base_loopbreak(w->base);
+	kill(getpid(), SIGTERM); /* the main thread stops the others */
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	for (;;) {
+		struct ts_packet pkt;
+		enum ts_source_status st = ts_source_next(w->src, &pkt);
+		if (st == TS_SOURCE_PACKET) {
+			ts_engine_packet(&w->engine, &pkt);
+			continue;
+		}
+		if (st == TS_SOURCE_AGAIN)
+			break;
+		worker_fail(w, w->src->err);
+		return;
+	}
+	if (ts_nfq_flush(w->src) < 0)
+		worker_fail(w, "sending verdicts failed");
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	ts_engine_tick(&w->engine, now_usec());
+	ts_nfq_flush(w->src);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	const struct ts_policy *p = atomic_load(&w->offered);
+	if (p && p != atomic_load(&w->running)) {
+		if (ts_engine_replace_policy(&w->engine, p) == 0)
+			atomic_store(&w->running, p);
+		else
+			ts_log(LOG_ERR,
+			       "queue %u: no memory to take the new policy; keeping the old",
+			       w->queue);
+	}
+	if (atomic_exchange(&w->report, false))
+		worker_report(w, "on request");
+	if (atomic_load(&w->stop))
+		event_base_loopbreak(w->base);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	event_base_dispatch(w->base);
+	ts_nfq_flush(w->src);
+	worker_report(w, "at exit");
+	return NULL;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (w->rx)
+		event_free(w->rx);
+	if (w->wake)
+		event_free(w->wake);
+	if (w->tick)
+		event_free(w->tick);
+	if (w->base)
+		event_base_free(w->base);
+	ts_source_close(w->src); /* unbinds: the kernel drops what still waits */
+	ts_engine_release(&w->engine);
+}
+
+static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy *p)
+{
+	char err[512];
+	w->queue = queue;
+	w->gw = &p->gateway;
+	atomic_store(&w->running, p);
+	atomic_store(&w->offered, p);
+	ts_engine_init(&w->engine);
+	if (ts_engine_set_policy(&w->engine, p, NULL) < 0) {
+		ts_log(LOG_ERR, "queue %u: no memory for the flow table (max-flows %u)", queue,
+		       p->limits.flows.max_flows);
+		return -1;
+	}
+	w->verdicts =
+	        (struct ts_plugin){.name = "verdicts", .ctx = w, .on_packet = verdict_on_packet};
+	ts_engine_add_plugin(&w->engine, &w->verdicts);
+	struct ts_nfq_config qc = {
+	        .queue = queue,
+	        .queue_maxlen = p->gateway.queue_length,
+	        .rcvbuf = p->gateway.queue_buffer,
+	};
+	w->src = ts_nfq_open(&qc, err, sizeof(err));
+	if (!w->src) {
+		ts_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	ts_engine_start(&w->engine, w->src);
+	struct timeval second = {1, 0};
+	w->base = event_base_new();
+	if (w->base) {
+		w->rx = event_new(w->base, w->src->ops->fd(w->src), EV_READ | EV_PERSIST,
+		                  on_readable, w);
+		w->wake = event_new(w->base, -1, 0, on_wake, w);
+		w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+	}
+	if (!w->base || !w->rx || !w->wake || !w->tick || event_add(w->rx, NULL) < 0 ||
+	    event_add(w->tick, &second) < 0) {
+		ts_log(LOG_ERR, "queue %u: cannot set up the event loop", queue);
+		return -1;
+	}
+	return 0;
+}
+
+static void wake_all(void)
+{
+	for (size_t i = 0; i < worker_count; i++)
+		event_active(workers[i].wake, 0, 0);
+}
+
+static const char *policy_path;
+static const struct ts_policy *current_policy;
+
+static void reload(void)
+{
+	char err[1024];
+	struct ts_policy *p = ts_policy_load(policy_path, err, sizeof(err));
+	if (!p) {
+		ts_log(LOG_ERR, "reload refused, the running policy stays: %s", err);
+		return;
+	}
+	if (memcmp(&p->gateway, &current_policy->gateway, sizeof(p->gateway)) ||
+	    memcmp(&p->limits.flows, &current_policy->limits.flows, sizeof(p->limits.flows)) ||
+	    memcmp(&p->limits.defrag, &current_policy->limits.defrag, sizeof(p->limits.defrag)))
+		ts_log(LOG_WARNING, "reload: settings other than the rules (queue, marks, flows, "
+		                    "defrag) take effect at the next start");
+	for (size_t i = 0; i < worker_count; i++)
+		atomic_store(&workers[i].offered, p);
+	wake_all();
+	/* The old policy is freed once no worker judges by it. */
+	for (int waited = 0; waited < RELOAD_WAIT; waited += 10) {
+		size_t switched = 0;
+		for (size_t i = 0; i < worker_count; i++)
+			switched += atomic_load(&workers[i].running) == p;
+		if (switched == worker_count) {
+			ts_policy_free((struct ts_policy *)current_policy);
+			current_policy = p;
+			ts_log(LOG_NOTICE, "reloaded %s: %u rules; live flows keep their verdict",
+			       p->source, p->rule_count);
+			return;
+		}
+		struct timespec ten_ms = {0, 10 * 1000 * 1000};
+		nanosleep(&ten_ms, NULL);
+	}
+	/* Not all switched: keep both rather than free one in use. */
+	current_policy = p;
+	ts_log(LOG_WARNING, "reload: a worker did not take the new policy within %d ms",
+	       RELOAD_WAIT);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP) {
+		reload();
+	} else if (sig == SIGUSR1) {
+		for (size_t i = 0; i < worker_count; i++)
+			atomic_store(&workers[i].report, true);
+		wake_all();
+	} else {
+		ts_log(LOG_NOTICE, "signal %d: stopping", (int)sig);
+		for (size_t i = 0; i < worker_count; i++)
+			atomic_store(&workers[i].stop, true);
+		wake_all();
+		event_base_loopbreak(main_base);
+	}
+}
+
+static int run(const struct ts_policy *p)
+{
+	const struct ts_gateway_config *g = &p->gateway;
+	for (unsigned q = g->queue_first; q <= g->queue_last; q++)
+		if (worker_init(&workers[worker_count++], (uint16_t)q, p) < 0)
+			return TS_EXIT_FAILURE;
+	ts_log(LOG_NOTICE,
+	       "running: %s (%u rules), queue %u-%u, client interface %s, mark mask 0x%x",
+	       p->source, p->rule_count, g->queue_first, g->queue_last, g->iface, g->mark_mask);
+
+	/* Signals go to the main thread's loop only. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (size_t i = 0; i < worker_count; i++) {
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+			ts_log(LOG_ERR, "cannot start a worker thread");
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			for (size_t j = 0; j < i; j++)
+				atomic_store(&workers[j].stop, true);
+			wake_all();
+			for (size_t j = 0; j < i; j++)
+				pthread_join(workers[j].thread, NULL);
+			return TS_EXIT_FAILURE;
+		}
+		workers[i].started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	main_base = event_base_new();
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+	struct event *sev[4] = {0};
+	for (size_t i = 0; main_base && i < 4; i++) {
+		sev[i] = evsignal_new(main_base, sigs[i], on_signal, NULL);
+		if (sev[i])
+			event_add(sev[i], NULL);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (main_base)
+		event_base_dispatch(main_base);
+	else
+		ts_log(LOG_ERR, "cannot set up the signal loop");
+
+	for (size_t i = 0; i < worker_count; i++)
+		atomic_store(&workers[i].stop, true);
+	wake_all();
+	int rc = main_base ? TS_EXIT_OK : TS_EXIT_FAILURE;
+	for (size_t i = 0; i < worker_count; i++) {
+		pthread_join(workers[i].thread, NULL);
+		if (atomic_load(&workers[i].failed))
+			rc = TS_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < 4; i++)
+		if (sev[i])
+			event_free(sev[i]);
+	if (main_base)
+		event_base_free(main_base);
+	return rc;
+}
+
+int ts_cmd_run(int argc, char **argv)
+{
+	policy_path = TS_POLICY_PATH;
+	bool use_syslog = false;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc) {
+			policy_path = argv[++i];
+		} else if (strcmp(argv[i], "--syslog") == 0) {
+			use_syslog = true;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(run_usage, stdout);
+			return TS_EXIT_OK;
+		} else {
+			fprintf(stderr, "torsieve run: unexpected '%s'\n%s", argv[i], run_usage);
+			return TS_EXIT_USAGE;
+		}
+	}
+	char err[1024];
+	struct ts_policy *p = ts_policy_load(policy_path, err, sizeof(err));
+	if (!p) {
+		fprintf(stderr, "%s\n", err);
+		return TS_EXIT_USAGE;
+	}
+	if (evthread_use_pthreads() < 0) {
+		fprintf(stderr, "torsieve run: libevent without thread support\n");
+		ts_policy_free(p);
+		return TS_EXIT_FAILURE;
+	}
+	ts_log_open(use_syslog);
+	current_policy = p;
+	int rc = run(p);
+	for (size_t i = 0; i < worker_count; i++)
+		worker_free(&workers[i]);
+	ts_policy_free((struct ts_policy *)current_policy);
+	ts_log(LOG_NOTICE, "stopped");
+	ts_log_close();
+	return rc;
+}
