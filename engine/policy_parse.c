@@ -956,7 +956,7 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 	} else if (ts_tok_is(cur(ps), "queue")) {
 		next(ps);
 		char buf[32];
-		unsigned long lo, hi;
+		unsigned long lo = 0, hi = 0;
 		char *dash = NULL;
 		bool ok = tok_copy(cur(ps), buf, sizeof(buf));
 		if (ok && (dash = strchr(buf, '-')))
