@@ -138,9 +138,11 @@ fuzz: deps fuzzers
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory O=build/bench SANITIZE= CFLAGS="-O2 -g" \
-		build/bench/bench_decode build/bench/bench_classify
+		build/bench/bench_decode build/bench/bench_classify build/bench/bench_reassembly \
+		build/bench/tcp-reassembly.pcap
 	$(Q)build/bench/bench_decode
 	$(Q)build/bench/bench_classify
+	$(Q)build/bench/bench_reassembly build/bench/tcp-reassembly.pcap
 
 build/bench/bench_decode: test/bench/bench_decode.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)
