@@ -33,24 +33,14 @@ static const char rules_usage[] =
         "  kernels with nft queue support, such as OpenWrt's firewall4; untested here).\n";
 
 struct family {
-	const char *ipt;       /* iptables-legacy or ip6tables-legacy */
-	const char *ip;        /* ip or ip -6 */
-	const char *any;       /* 0.0.0.0/0 or ::/0 */
-	const char *reject[6]; /* --reject-with per reject mark, from tcp-reset */
+	const char *ipt; /* iptables-legacy or ip6tables-legacy */
+	const char *ip;  /* ip or ip -6 */
+	const char *any; /* 0.0.0.0/0 or ::/0 */
 };
 
 static const struct family families[2] = {
-        {"iptables-legacy",
-         "ip",
-         "0.0.0.0/0",
-         {"tcp-reset", "icmp-net-unreachable", "icmp-host-unreachable", "icmp-port-unreachable",
-          "icmp-proto-unreachable", "icmp-admin-prohibited"}},
-        /* ICMPv6 has no protocol unreachable: port unreachable stands in. */
-        {"ip6tables-legacy",
-         "ip -6",
-         "::/0",
-         {"tcp-reset", "icmp6-no-route", "icmp6-addr-unreachable", "icmp6-port-unreachable",
-          "icmp6-port-unreachable", "icmp6-adm-prohibited"}},
+        {"iptables-legacy", "ip", "0.0.0.0/0"},
+        {"ip6tables-legacy", "ip -6", "::/0"},
 };
 
 /* torsieve's chains: table, built-in chain, own chain. */
@@ -112,17 +102,15 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 			        m->v[TS_MARK_DNS], m->mask);
 		fprintf(out,
 		        "COMMIT\n*filter\n:torsieve-input - [0:0]\n:torsieve-forward - [0:0]\n");
-		for (int r = 0; r < 6; r++)
-			fprintf(out,
-			        "-A torsieve-input -i %s%s -m mark --mark 0x%" PRIx32 "/0x%" PRIx32
-			        " -j REJECT --reject-with %s\n",
-			        ifc, r == 0 ? " -p tcp" : "", m->v[TS_MARK_REJECT_TCP_RESET + r],
-			        m->mask, fam->reject[r]);
+		fprintf(out,
+		        "-A torsieve-input -i %s -p tcp -m mark --mark 0x%" PRIx32 "/0x%" PRIx32
+		        " -j REJECT --reject-with tcp-reset\n",
+		        ifc, m->v[TS_MARK_RESET], m->mask);
 		/* A reset asked for a packet that is not TCP cannot be sent. */
 		fprintf(out,
 		        "-A torsieve-input -i %s -m mark --mark 0x%" PRIx32 "/0x%" PRIx32
 		        " -j DROP\n",
-		        ifc, m->v[TS_MARK_REJECT_TCP_RESET], m->mask);
+		        ifc, m->v[TS_MARK_RESET], m->mask);
 		static const enum ts_mark_kind accepted[] = {TS_MARK_PASS, TS_MARK_DIVERT,
 		                                             TS_MARK_DNS};
 		for (int a = 0; a < 3; a++)
@@ -168,14 +156,15 @@ static void remove_script(FILE *out, const struct ts_gateway_config *g, const st
 			        chains[c][0], chains[c][1], chains[c][2]);
 		for (int c = 0; c < 4; c++)
 			fprintf(out,
-			        "%s -w -t %s -F %s 2>/dev/null; %s -w -t %s -X %s 2>/dev/null\n", t,
-			        chains[c][0], chains[c][2], t, chains[c][0], chains[c][2]);
+			        "%s -w -t %s -F %s 2>/dev/null || true; %s -w -t %s -X %s "
+			        "2>/dev/null || true\n",
+			        t, chains[c][0], chains[c][2], t, chains[c][0], chains[c][2]);
 		for (int k = TS_MARK_DIVERT; k < TS_MARK_COUNT; k++)
 			fprintf(out,
 			        "while %s rule del fwmark 0x%" PRIx32 "/0x%" PRIx32
 			        " lookup %" PRIu32 " 2>/dev/null; do :; done\n",
 			        fam->ip, m->v[k], m->mask, g->route_table);
-		fprintf(out, "%s route del local %s dev lo table %" PRIu32 " 2>/dev/null\n",
+		fprintf(out, "%s route del local %s dev lo table %" PRIu32 " 2>/dev/null || true\n",
 		        fam->ip, fam->any, g->route_table);
 	}
 	fputs("true\n", out);
@@ -219,29 +208,13 @@ static void nft_ruleset(FILE *out, const struct ts_gateway_config *g, const stru
 		        "0x%" PRIx32 " == 0x%" PRIx32 " tproxy %s to :%u\n",
 		        ifc, f ? "ipv6" : "ipv4", m->mask, m->v[TS_MARK_DNS], fam[f], g->dns_port);
 	}
-	static const char *const nft_reject[6] = {
-	        "tcp reset",
-	        "icmpx no-route",
-	        "icmpx host-unreachable",
-	        "icmpx port-unreachable",
-	        "icmp type prot-unreachable",
-	        "icmpx admin-prohibited",
-	};
 	fprintf(out, "\t}\n\tchain input {\n"
 	             "\t\ttype filter hook input priority filter; policy accept;\n");
-	for (int r = 0; r < 6; r++)
-		fprintf(out,
-		        "\t\tiifname \"%s\" %smeta mark & 0x%" PRIx32 " == 0x%" PRIx32
-		        " reject with %s\n",
-		        ifc,
-		        r == 0   ? "meta l4proto tcp "
-		        : r == 4 ? "meta nfproto ipv4 "
-		                 : "",
-		        m->mask, m->v[TS_MARK_REJECT_TCP_RESET + r], nft_reject[r]);
 	fprintf(out,
 	        "\t\tiifname \"%s\" meta mark & 0x%" PRIx32 " == 0x%" PRIx32
-	        " reject with icmpx port-unreachable\n",
-	        ifc, m->mask, m->v[TS_MARK_REJECT_PROTO_UNREACHABLE]);
+	        " meta l4proto tcp reject with tcp reset\n"
+	        "\t\tiifname \"%s\" meta mark & 0x%" PRIx32 " == 0x%" PRIx32 " drop\n",
+	        ifc, m->mask, m->v[TS_MARK_RESET], ifc, m->mask, m->v[TS_MARK_RESET]);
 	static const enum ts_mark_kind accepted[] = {TS_MARK_PASS, TS_MARK_DIVERT, TS_MARK_DNS};
 	for (int a = 0; a < 3; a++)
 		fprintf(out,

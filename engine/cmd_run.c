@@ -6,6 +6,7 @@
  * SIGUSR1 prints the counters.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,18 +25,23 @@
 #include "torsieve/nfqueue.h"
 #include "torsieve/output.h"
 #include "torsieve/policy.h"
+#include "torsieve/reject.h"
 
 #define MAX_WORKERS 64
 #define RELOAD_WAIT 2000 /* ms a worker may take to pick up a new policy */
 
+static bool json_counters;
+
 static const char run_usage[] =
-        "usage: torsieve run [-c POLICY] [--syslog]\n"
+        "usage: torsieve run [-c POLICY] [--syslog] [--json]\n"
         "  Judge every packet the kernel queues (iptables NFQUEUE; `torsieve rules`\n"
         "  prints the rules) by POLICY (default " TS_POLICY_PATH "), in the\n"
         "  foreground. Logs to standard error, or to syslog with --syslog.\n"
         "  SIGTERM or SIGINT: stop. SIGHUP: reload the policy (a bad one is refused and\n"
         "  the running one stays; live flows keep their verdict). SIGUSR1: print the\n"
-        "  counters (also printed at exit). Needs root (CAP_NET_ADMIN).\n";
+        "  counters (also printed at exit; --json: one JSON object per queue, the\n"
+        "  replay summary's fields under \"summary\" and the queue's under \"nfqueue\").\n"
+        "  Needs root (CAP_NET_ADMIN).\n";
 
 struct worker {
 	pthread_t thread;
@@ -44,7 +50,8 @@ struct worker {
 	struct ts_source *src;
 	struct ts_engine engine;
 	struct ts_plugin verdicts;
-	const struct ts_gateway_config *gw; /* the settings it started with */
+	struct ts_rejecter *rejecter;
+	struct ts_gateway_config gw; /* the settings it started with (a reload keeps them) */
 	struct event_base *base;
 	struct event *rx, *wake, *tick;
 	_Atomic(const struct ts_policy *) offered; /* a reload, set by the main thread */
@@ -69,10 +76,21 @@ static int64_t now_usec(void)
 static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 {
 	struct worker *w = ctx;
-	enum ts_mark_kind kind;
-	bool accept = ev->judgement && ts_gateway_mark_kind(ev->judgement, ev->dec->l4, &kind);
-	uint32_t mark = accept ? ts_gateway_mark(w->gw, kind) : 0;
-	ts_nfq_verdict(w->src, ev->pkt->id, accept, mark, w->gw->mark_mask, ev->pkt->mark);
+	const struct ts_decoded *d = ev->dec;
+	enum ts_mark_kind kind = TS_MARK_PASS;
+	enum ts_gateway_action act =
+	        ev->judgement ? ts_gateway_action(ev->judgement, d->l4, &kind) : TS_GATEWAY_DROP;
+	if (act == TS_GATEWAY_ICMP) {
+		uint32_t ifindex = 0;
+		if (d->l3 == TS_L3_IPV6 && d->src_addr[0] == 0xfe &&
+		    (d->src_addr[1] & 0xc0) == 0x80 && ev->pkt->iface)
+			ifindex = if_nametoindex(ev->pkt->iface);
+		ts_reject_send(w->rejecter, ev->pkt->data, ev->pkt->caplen, d,
+		               ev->judgement->reject, ifindex, now_usec());
+	}
+	bool accept = act == TS_GATEWAY_MARK;
+	uint32_t mark = accept ? ts_gateway_mark(&w->gw, kind) : 0;
+	ts_nfq_verdict(w->src, ev->pkt->id, accept, mark, w->gw.mark_mask, ev->pkt->mark);
 }
 
 static void worker_report(struct worker *w, const char *when)
@@ -80,11 +98,39 @@ static void worker_report(struct worker *w, const char *when)
 	ts_engine_snapshot(&w->engine);
 	struct ts_nfq_stats q;
 	ts_nfq_get_stats(w->src, &q);
+	const struct ts_reject_stats *rj = ts_rejecter_stats(w->rejecter);
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mem = open_memstream(&text, &len);
 	if (!mem) {
 		ts_log(LOG_ERR, "queue %u: no memory for the counters", w->queue);
+		return;
+	}
+	if (json_counters) {
+		fprintf(mem,
+		        "{\"queue\":%u,\"when\":\"%s\",\"nfqueue\":{\"received\":%llu,\"accepted\":"
+		        "%llu,"
+		        "\"dropped\":%llu,\"verdict_messages\":%llu,\"batches\":%llu,"
+		        "\"send_errors\":%llu,\"enobufs\":%llu,\"queue_dropped\":%llu,"
+		        "\"user_dropped\":%llu,\"truncated\":%llu},\"icmp_errors\":{\"sent\":%llu,"
+		        "\"limited\":%llu,\"unanswered\":%llu,\"failed\":%llu},\"summary\":",
+		        w->queue, when, (unsigned long long)q.received,
+		        (unsigned long long)q.accepted, (unsigned long long)q.dropped,
+		        (unsigned long long)q.verdict_messages, (unsigned long long)q.batches,
+		        (unsigned long long)q.send_errors, (unsigned long long)q.enobufs,
+		        (unsigned long long)q.queue_dropped, (unsigned long long)q.user_dropped,
+		        (unsigned long long)q.truncated, (unsigned long long)rj->sent,
+		        (unsigned long long)rj->limited, (unsigned long long)rj->unanswered,
+		        (unsigned long long)rj->failed);
+		ts_summary_write(mem, true, &w->engine.run, &w->engine.stats);
+		fflush(mem);
+		if (len && text[len - 1] == '\n')
+			fseek(mem, -1,
+			      SEEK_CUR); /* the summary's newline becomes the closing brace */
+		fputc('}', mem);
+		fclose(mem);
+		ts_log_lines(LOG_INFO, text);
+		free(text);
 		return;
 	}
 	fprintf(mem, "counters of queue %u (%s):\n", w->queue, when);
@@ -98,6 +144,11 @@ static void worker_report(struct worker *w, const char *when)
 	        (unsigned long long)q.batches, (unsigned long long)q.send_errors,
 	        (unsigned long long)q.enobufs, (unsigned long long)q.queue_dropped,
 	        (unsigned long long)q.user_dropped, (unsigned long long)q.truncated);
+	fprintf(mem,
+	        "reject      %llu ICMP errors sent, %llu over reject-rate, %llu not answerable, "
+	        "%llu failed\n",
+	        (unsigned long long)rj->sent, (unsigned long long)rj->limited,
+	        (unsigned long long)rj->unanswered, (unsigned long long)rj->failed);
 	fclose(mem);
 	ts_log_lines(LOG_INFO, text);
 	free(text);
@@ -181,6 +232,7 @@ static void worker_free(struct worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	ts_source_close(w->src); /* unbinds: the kernel drops what still waits */
+	ts_rejecter_close(w->rejecter);
 	ts_engine_release(&w->engine);
 }
 
@@ -188,7 +240,7 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 {
 	char err[512];
 	w->queue = queue;
-	w->gw = &p->gateway;
+	w->gw = p->gateway;
 	atomic_store(&w->running, p);
 	atomic_store(&w->offered, p);
 	ts_engine_init(&w->engine);
@@ -205,6 +257,11 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 	        .queue_maxlen = p->gateway.queue_length,
 	        .rcvbuf = p->gateway.queue_buffer,
 	};
+	w->rejecter = ts_rejecter_open(p->gateway.reject_rate, err, sizeof(err));
+	if (!w->rejecter) {
+		ts_log(LOG_ERR, "%s", err);
+		return -1;
+	}
 	w->src = ts_nfq_open(&qc, err, sizeof(err));
 	if (!w->src) {
 		ts_log(LOG_ERR, "%s", err);
@@ -362,6 +419,8 @@ int ts_cmd_run(int argc, char **argv)
 			policy_path = argv[++i];
 		} else if (strcmp(argv[i], "--syslog") == 0) {
 			use_syslog = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json_counters = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(run_usage, stdout);
 			return TS_EXIT_OK;

@@ -16,21 +16,12 @@ void ts_gateway_config_default(struct ts_gateway_config *g)
 	g->divert_port = 9040;
 	g->dns_port = 9053;
 	g->route_table = 100;
+	g->reject_rate = 100;
 }
 
 const char *ts_mark_name(enum ts_mark_kind k)
 {
-	static const char *const names[TS_MARK_COUNT] = {
-	        "pass",
-	        "divert",
-	        "dns",
-	        "reject-tcp-reset",
-	        "reject-net-unreachable",
-	        "reject-host-unreachable",
-	        "reject-port-unreachable",
-	        "reject-proto-unreachable",
-	        "reject-admin-prohibited",
-	};
+	static const char *const names[TS_MARK_COUNT] = {"pass", "divert", "dns", "reset"};
 	return (unsigned)k < TS_MARK_COUNT ? names[k] : "?";
 }
 
@@ -40,34 +31,27 @@ uint32_t ts_gateway_mark(const struct ts_gateway_config *g, enum ts_mark_kind k)
 	return (g->marks[k] << shift) & g->mark_mask;
 }
 
-bool ts_gateway_mark_kind(const struct ts_judgement *j, enum ts_l4 l4, enum ts_mark_kind *out)
+enum ts_gateway_action ts_gateway_action(const struct ts_judgement *j, enum ts_l4 l4,
+                                         enum ts_mark_kind *mark)
 {
-	static const enum ts_mark_kind reject[TS_REJECT_COUNT] = {
-	        [TS_REJECT_TCP_RESET] = TS_MARK_REJECT_TCP_RESET,
-	        [TS_REJECT_NET_UNREACHABLE] = TS_MARK_REJECT_NET_UNREACHABLE,
-	        [TS_REJECT_HOST_UNREACHABLE] = TS_MARK_REJECT_HOST_UNREACHABLE,
-	        [TS_REJECT_PORT_UNREACHABLE] = TS_MARK_REJECT_PORT_UNREACHABLE,
-	        [TS_REJECT_PROTO_UNREACHABLE] = TS_MARK_REJECT_PROTO_UNREACHABLE,
-	        [TS_REJECT_ADMIN_PROHIBITED] = TS_MARK_REJECT_ADMIN_PROHIBITED,
-	};
 	switch (j->verdict) {
 	case TS_VERDICT_PASS:
-		*out = TS_MARK_PASS;
-		return true;
+		*mark = TS_MARK_PASS;
+		return TS_GATEWAY_MARK;
 	case TS_VERDICT_DIVERT:
-		*out = TS_MARK_DIVERT;
-		return true;
+		*mark = TS_MARK_DIVERT;
+		return TS_GATEWAY_MARK;
 	case TS_VERDICT_DNS:
-		*out = TS_MARK_DNS;
-		return true;
+		*mark = TS_MARK_DNS;
+		return TS_GATEWAY_MARK;
 	case TS_VERDICT_REJECT:
-		if (j->reject == TS_REJECT_DEFAULT)
-			*out = l4 == TS_L4_TCP ? TS_MARK_REJECT_TCP_RESET
-			                       : TS_MARK_REJECT_PORT_UNREACHABLE;
-		else
-			*out = reject[j->reject];
-		return true;
+		if (j->reject == TS_REJECT_TCP_RESET ||
+		    (j->reject == TS_REJECT_DEFAULT && l4 == TS_L4_TCP)) {
+			*mark = TS_MARK_RESET;
+			return TS_GATEWAY_MARK;
+		}
+		return TS_GATEWAY_ICMP;
 	default:
-		return false;
+		return TS_GATEWAY_DROP;
 	}
 }

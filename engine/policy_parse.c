@@ -1001,10 +1001,7 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 		while (k < TS_MARK_COUNT && !ts_tok_is(cur(ps), ts_mark_name((enum ts_mark_kind)k)))
 			k++;
 		if (k == TS_MARK_COUNT) {
-			expected(ps, "a mark name (pass, divert, dns, reject-tcp-reset, "
-			             "reject-net-unreachable, reject-host-unreachable, "
-			             "reject-port-unreachable, reject-proto-unreachable, "
-			             "reject-admin-prohibited)");
+			expected(ps, "a mark name (pass, divert, dns, reset)");
 			return false;
 		}
 		next(ps);
@@ -1020,6 +1017,11 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 			g->divert_port = (uint16_t)v;
 		else
 			g->dns_port = (uint16_t)v;
+	} else if (ts_tok_is(cur(ps), "reject-rate")) {
+		next(ps);
+		if (!token_number(ps, 1, 1000000, "ICMP errors per second from 1 to 1000000", &v))
+			return false;
+		g->reject_rate = (uint32_t)v;
 	} else if (ts_tok_is(cur(ps), "route-table")) {
 		next(ps);
 		if (!token_number(ps, 1, 0xfffffffeu, "a routing table number from 1", &v))
@@ -1166,7 +1168,7 @@ static bool parse_set(struct parser *ps)
 		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
 		             "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
 		             "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
-		             "route-table)");
+		             "route-table, reject-rate)");
 		return false;
 	}
 	next(ps);

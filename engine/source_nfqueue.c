@@ -185,10 +185,10 @@ static bool parse_packet(struct nfq_source *s, struct nlmsghdr *nlh, struct ts_p
 	uint32_t id = ntohl(ph->packet_id);
 	uint16_t hw_protocol = ntohs(ph->hw_protocol);
 	uint32_t mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+	/* The input interface as iptables -i sees it (the bridge, not its
+	 * port), so `on` in the policy means what `set interface` means. */
 	uint32_t ifindex = 0;
-	if (attr[NFQA_IFINDEX_PHYSINDEV])
-		ifindex = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_PHYSINDEV]));
-	else if (attr[NFQA_IFINDEX_INDEV])
+	if (attr[NFQA_IFINDEX_INDEV])
 		ifindex = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
 	uint8_t mac[6];
 	bool have_mac = false;

@@ -24,7 +24,7 @@ struct ts_packet {
 	/* Inline sources only (zero from files): */
 	uint32_t id;       /* the kernel's packet id, for the verdict */
 	uint32_t mark;     /* the packet's mark as it came */
-	const char *iface; /* input interface (bridge port when known), NULL if unknown */
+	const char *iface; /* input interface (as iptables -i names it), NULL if unknown */
 };
 
 enum ts_source_status {
