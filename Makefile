@@ -72,7 +72,7 @@ FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g 
 DEPS_PKGS := make gcc clang clang-format libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
              tcpflow tshark libnids-dev \
              libnetfilter-queue-dev libmnl-dev libevent-dev iptables iproute2 curl bind9-dnsutils \
-             iputils-ping \
+             iputils-ping nmap hping3 \
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
 .PHONY: all deps test demo fuzz fuzzers fuzz-replays bench clean units unit-core

@@ -82,12 +82,30 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 		        f ? "IPv6" : "IPv4", t);
 		/* Every client packet is judged; without torsieve the kernel
 		 * drops it (no --queue-bypass). */
-		fprintf(out, "*raw\n:torsieve-queue - [0:0]\n-A torsieve-queue -i %s -j ", ifc);
+		fprintf(out, "*raw\n:torsieve-queue - [0:0]\n");
+		/* The fast path: a packet of a connection torsieve's transparent
+		 * listener already accepted (so judged divert) skips the queue;
+		 * no client can make such a socket exist. */
+		if (g->fast_path)
+			fprintf(out,
+			        "-A torsieve-queue -i %s -p tcp -m socket --transparent -j "
+			        "ACCEPT\n",
+			        ifc);
+		fprintf(out, "-A torsieve-queue -i %s -j ", ifc);
 		queue_target(out, g);
 		fprintf(out,
 		        "\nCOMMIT\n*mangle\n:torsieve-tproxy - [0:0]\n"
 		        "-A torsieve-tproxy -i %s -m conntrack --ctstate INVALID -j DROP\n",
 		        ifc);
+		/* Fast-path packets carry no mark from a verdict: give them the
+		 * divert mark, which delivers them locally to their socket. */
+		if (g->fast_path)
+			fprintf(out,
+			        "-A torsieve-tproxy -i %s -p tcp -m socket --transparent -j MARK "
+			        "--set-xmark 0x%" PRIx32 "/0x%" PRIx32 "\n"
+			        "-A torsieve-tproxy -i %s -p tcp -m socket --transparent -j "
+			        "ACCEPT\n",
+			        ifc, m->v[TS_MARK_DIVERT], m->mask, ifc);
 		fprintf(out,
 		        "-A torsieve-tproxy -i %s -p tcp -m mark --mark 0x%" PRIx32 "/0x%" PRIx32
 		        " -j TPROXY --on-port %u --tproxy-mark 0x%" PRIx32 "/0x%" PRIx32 "\n",

@@ -17,6 +17,7 @@ void ts_gateway_config_default(struct ts_gateway_config *g)
 	g->dns_port = 9053;
 	g->route_table = 100;
 	g->reject_rate = 100;
+	g->fast_path = true;
 }
 
 const char *ts_mark_name(enum ts_mark_kind k)

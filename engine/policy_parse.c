@@ -1017,6 +1017,16 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 			g->divert_port = (uint16_t)v;
 		else
 			g->dns_port = (uint16_t)v;
+	} else if (ts_tok_is(cur(ps), "fast-path")) {
+		next(ps);
+		if (ts_tok_is(cur(ps), "on"))
+			g->fast_path = true;
+		else if (ts_tok_is(cur(ps), "off"))
+			g->fast_path = false;
+		else {
+			expected(ps, "on or off");
+			return false;
+		}
 	} else if (ts_tok_is(cur(ps), "reject-rate")) {
 		next(ps);
 		if (!token_number(ps, 1, 1000000, "ICMP errors per second from 1 to 1000000", &v))
@@ -1168,7 +1178,7 @@ static bool parse_set(struct parser *ps)
 		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
 		             "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
 		             "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
-		             "route-table, reject-rate)");
+		             "route-table, reject-rate, fast-path)");
 		return false;
 	}
 	next(ps);

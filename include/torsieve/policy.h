@@ -188,6 +188,7 @@ struct ts_gateway_config {
 	uint16_t divert_port, dns_port; /* the TPROXY listeners */
 	uint32_t route_table; /* policy-routing table that delivers marked packets locally */
 	uint32_t reject_rate; /* ICMP errors per second (per queue), and their burst */
+	bool fast_path;       /* packets of accepted diverted connections skip the queue */
 };
 
 void ts_gateway_config_default(struct ts_gateway_config *g);
