@@ -2,11 +2,13 @@
  * TCP reassembly (see reassembly.h). A direction keeps the next stream
  * offset to deliver, the out-of-order pieces it holds (sorted, disjoint, all
  * past `next`, with a tail pointer so in-order arrival after a hole appends
- * in constant time), and a ring of recently delivered bytes. Incoming data is
- * cut against what is delivered and what is held: new bytes at `next` go
- * straight out, new bytes further on are held, bytes seen before are only
- * compared. A segment's bytes known to exist but not captured (a snap
- * length) are given up as a gap as soon as delivery reaches them.
+ * in constant time), and a ring of recently delivered bytes (grown with the
+ * stream, written and compared with at most two memcpy/memcmp per segment,
+ * freed when the direction closes). Incoming data is cut against what is
+ * delivered and what is held: new bytes at `next` go straight out, new bytes
+ * further on are held, bytes seen before are only compared. A segment's
+ * bytes known to exist but not captured (a snap length) are given up as a
+ * gap as soon as delivery reaches them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +39,20 @@ struct ts_reasm_dir {
 	struct piece *held, *tail;
 	uint64_t held_cost; /* bytes plus per-piece cost */
 	struct ts_reasm_dir_result result;
-	uint8_t *history;      /* ring: offset o at history[o % cfg.history], made on first use */
-	bool history_skipped;  /* no memory for it: retransmissions go unverified */
+	/* Ring of delivered bytes: offset o at history[o % hist_size]. It starts
+	 * small and doubles up to cfg.history as the stream grows, so a short
+	 * stream pays for what it delivered, not for the whole cap. */
+	uint8_t *history;
+	uint32_t hist_size;
+	bool history_short;    /* not made or not grown (no memory): counted once */
+	bool finished;         /* ended (closed, or at the end): held memory given back */
 	uint64_t history_from; /* the lowest offset whose byte is in the ring */
 };
+
+/* A new ring's size; it doubles from here. Small enough that a request of a
+ * few hundred bytes touches one page, big enough that a long stream doubles
+ * only a handful of times. */
+#define HISTORY_FIRST 2048u
 
 void ts_reasm_config_default(struct ts_reasm_config *c)
 {
@@ -81,21 +93,78 @@ bool ts_reasm_dir_closed(const struct ts_reasm_dir *d)
 	return d->closed;
 }
 
-/* The history ring, made on the first delivered byte if the total cap has
- * room for it. */
-static uint8_t *history_of(struct ts_reasm *r, struct ts_reasm_dir *d)
+/* Copy n bytes (n <= size) into a ring at stream offset off: one memcpy,
+ * or two where the ring wraps. */
+static void ring_put(uint8_t *ring, uint32_t size, uint64_t off, const uint8_t *p, uint64_t n)
 {
-	if (d->history || d->history_skipped || !r->cfg.history)
-		return d->history;
-	if (r->st.buffered + r->cfg.history <= r->cfg.total_buffer)
-		d->history = malloc(r->cfg.history);
-	if (d->history) {
-		r->st.buffered += r->cfg.history;
-	} else {
-		d->history_skipped = true;
+	uint32_t at = (uint32_t)(off % size);
+	uint64_t first = size - at < n ? size - at : n;
+	memcpy(ring + at, p, first);
+	memcpy(ring, p + first, n - first);
+}
+
+/* Whether n bytes (n <= size) differ from what a ring holds at offset off. */
+static bool ring_differs(const uint8_t *ring, uint32_t size, uint64_t off, const uint8_t *p,
+                         uint64_t n)
+{
+	uint32_t at = (uint32_t)(off % size);
+	uint64_t first = size - at < n ? size - at : n;
+	return memcmp(ring + at, p, first) != 0 || memcmp(ring, p + first, n - first) != 0;
+}
+
+/* The oldest offset whose byte the ring holds. */
+static uint64_t history_oldest(const struct ts_reasm_dir *d)
+{
+	uint64_t oldest = d->next > d->hist_size ? d->next - d->hist_size : 0;
+	return oldest < d->history_from ? d->history_from : oldest;
+}
+
+/* Make the ring big enough for the last `want` delivered bytes (at most
+ * cfg.history), doubling it, the growth charged to the total cap. When the
+ * memory cannot be had, the direction keeps the ring it has (none, or a
+ * smaller one): older retransmissions go unverified, and the direction is
+ * counted once in history_skipped. */
+static void history_reserve(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t want)
+{
+	uint32_t h = r->cfg.history;
+	if (want > h)
+		want = h;
+	if (d->hist_size >= want || d->history_short)
+		return;
+	uint64_t size = d->hist_size ? d->hist_size : (h < HISTORY_FIRST ? h : HISTORY_FIRST);
+	while (size < want)
+		size *= 2;
+	if (size > h)
+		size = h;
+	uint64_t more = size - d->hist_size;
+	uint8_t *ring = NULL;
+	if (r->st.buffered + more <= r->cfg.total_buffer)
+		ring = malloc(size);
+	if (!ring) {
+		d->history_short = true;
 		r->st.history_skipped++;
+		return;
 	}
-	return d->history;
+	if (d->history) { /* move what the old ring holds, each piece to its new place */
+		uint64_t from = history_oldest(d), n = d->next - from;
+		uint32_t at = (uint32_t)(from % d->hist_size);
+		uint64_t first = d->hist_size - at < n ? d->hist_size - at : n;
+		ring_put(ring, (uint32_t)size, from, d->history + at, first);
+		ring_put(ring, (uint32_t)size, from + first, d->history, n - first);
+		free(d->history);
+	}
+	d->history = ring;
+	d->hist_size = (uint32_t)size;
+	r->st.buffered += more;
+}
+
+/* Give the ring back: nothing after this compares with it. */
+static void history_free(struct ts_reasm *r, struct ts_reasm_dir *d)
+{
+	r->st.buffered -= d->hist_size;
+	free(d->history);
+	d->history = NULL;
+	d->hist_size = 0;
 }
 
 static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p, uint32_t n)
@@ -104,10 +173,14 @@ static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p
 		return;
 	if (d->sink.data)
 		d->sink.data(d->sink.ctx, d->next, p, n);
-	uint32_t h = r->cfg.history;
-	uint8_t *ring = history_of(r, d);
-	for (uint32_t i = 0; ring && i < n; i++)
-		ring[(d->next + i) % h] = p[i];
+	if (r->cfg.history && !d->finished) {
+		history_reserve(r, d, d->next + n - d->history_from);
+		if (d->history) { /* only the last hist_size bytes stay */
+			uint32_t keep = n < d->hist_size ? n : d->hist_size;
+			ring_put(d->history, d->hist_size, d->next + (n - keep), p + (n - keep),
+			         keep);
+		}
+	}
 	d->next += n;
 	r->st.delivered += n;
 	d->result.bytes += n;
@@ -162,27 +235,23 @@ static void give_up(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
 }
 
 /* Compare bytes already delivered with the history ring; true if any of
- * those it still holds differ. */
+ * those it still holds differ. Older bytes are counted as unverified. */
 static bool differs_from_history(struct ts_reasm *r, const struct ts_reasm_dir *d, uint64_t off,
                                  const uint8_t *p, uint64_t n)
 {
-	uint32_t h = r->cfg.history;
 	if (!d->history) {
 		r->st.unverified += n;
 		return false;
 	}
-	uint64_t oldest = d->next > h ? d->next - h : 0;
-	if (oldest < d->history_from)
-		oldest = d->history_from;
-	bool differs = false;
-	for (uint64_t i = 0; i < n; i++) {
-		if (off + i < oldest) {
-			r->st.unverified++;
-			continue;
-		}
-		differs |= d->history[(off + i) % h] != p[i];
+	uint64_t oldest = history_oldest(d);
+	if (off < oldest) {
+		uint64_t old = oldest - off < n ? oldest - off : n;
+		r->st.unverified += old;
+		off += old;
+		p += old;
+		n -= old;
 	}
-	return differs;
+	return n && ring_differs(d->history, d->hist_size, off, p, n);
 }
 
 static bool fits(const struct ts_reasm *r, const struct ts_reasm_dir *d, uint32_t n)
@@ -311,6 +380,27 @@ static void trim_after_fin(struct ts_reasm *r, struct ts_reasm_dir *d)
 		d->seen_end = d->fin_off;
 }
 
+/* The direction has ended (closed, or its flow left the table): give up the
+ * holes that remain, deliver what is held, and give its memory back. Once
+ * closed, nothing it receives is used (counted as data after the FIN), so
+ * doing this at the close rather than when the flow leaves the table (the
+ * tcp-closing timeout later) changes no byte and no counter. */
+static void finish(struct ts_reasm *r, struct ts_reasm_dir *d)
+{
+	if (d->finished)
+		return;
+	d->finished = true; /* from here, deliver() keeps no history */
+	while (d->held)
+		give_up(r, d, d->held->off);
+	/* Bytes known to exist but never seen (before the FIN, or cut off by a
+	 * snap length): a gap too. */
+	if (d->fin_seen && d->next < d->fin_off)
+		gap(r, d, d->fin_off);
+	if (d->next < d->seen_end)
+		gap(r, d, d->seen_end);
+	history_free(r, d);
+}
+
 void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_flags, uint32_t seq,
                       const uint8_t *payload, uint32_t len, uint32_t wire_len, uint32_t window)
 {
@@ -337,10 +427,12 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 	if (rst) {
 		/* RFC 5961's spirit: a reset counts only inside the window. */
 		int64_t rel = off - (int64_t)d->next;
-		if (window == 0 || (rel >= 0 && rel <= (int64_t)window))
+		if (window == 0 || (rel >= 0 && rel <= (int64_t)window)) {
 			d->closed = true;
-		else
+			finish(r, d);
+		} else {
 			r->st.rst_ignored++;
+		}
 		return;
 	}
 	if (fin && !d->fin_seen) {
@@ -384,8 +476,10 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 		if (len)
 			add_data(r, d, (uint64_t)off, payload, len, lost);
 	}
-	if (d->fin_seen && d->next >= d->fin_off)
+	if (d->fin_seen && d->next >= d->fin_off) {
 		d->closed = true;
+		finish(r, d);
+	}
 }
 
 void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
@@ -393,18 +487,8 @@ void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
 {
 	if (!d)
 		return;
-	while (d->held)
-		give_up(r, d, d->held->off);
-	/* Bytes known to exist but never seen (before the FIN, or cut off by a
-	 * snap length): a gap too. */
-	if (d->fin_seen && d->next < d->fin_off)
-		gap(r, d, d->fin_off);
-	if (d->next < d->seen_end)
-		gap(r, d, d->seen_end);
+	finish(r, d);
 	if (result)
 		*result = d->result;
-	if (d->history)
-		r->st.buffered -= r->cfg.history;
-	free(d->history);
 	free(d);
 }

@@ -1,9 +1,11 @@
 /*
  * Fuzz the TCP reassembler against a first-copy-wins model. Input: 4 bytes
  * of initial sequence number, then segments as [offset:2][length:1][bytes].
- * With caps out of reach and a history as long as the stream, the delivered
- * bytes, gaps and inconsistency count must equal the model's exactly; the
- * harness aborts when they do not.
+ * With the buffer caps out of reach, the delivered bytes, gaps, inconsistency
+ * count and unverified bytes must equal the model's exactly; the harness
+ * aborts when they do not. Bit 12 of the sequence number picks the history:
+ * as long as the stream (every resend compared), or 1 to 4096 bytes (its low
+ * 12 bits plus one), so the ring wraps, grows and forgets old bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +23,8 @@ struct model {
 	uint8_t bytes[SPAN];
 	uint8_t seen[SPAN];
 	uint64_t end;
-	uint64_t inconsistent;
+	uint64_t next; /* the first offset not seen: what is delivered */
+	uint64_t inconsistent, unverified;
 };
 
 struct output {
@@ -61,8 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&model, 0, sizeof(model));
 	memset(&out, 0, sizeof(out));
 
+	uint32_t history = (isn & 0x1000) ? SPAN : (isn & 0xfff) + 1;
 	struct ts_reasm_config cfg = {
-	        .dir_buffer = 1u << 30, .total_buffer = 1ull << 31, .history = SPAN};
+	        .dir_buffer = 1u << 30, .total_buffer = 1ull << 31, .history = history};
 	struct ts_reasm *r = ts_reasm_new(&cfg);
 	struct ts_stream_sink sink = {.data = on_data, .gap = on_gap};
 	struct ts_reasm_dir *d = r ? ts_reasm_dir_new(r, &sink) : NULL;
@@ -79,13 +83,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = (uint32_t)(end - p);
 		if (len == 0)
 			continue;
+		/* Byte by byte in stream order, as the reassembler cuts a
+		 * segment: a byte already delivered is compared only while it is
+		 * among the last `history` delivered (older: unverified); a byte
+		 * held is always compared; a new byte at the delivery point is
+		 * delivered with every held byte after it. */
 		bool differs = false;
 		for (uint32_t i = 0; i < len; i++) {
-			if (model.seen[off + i]) {
-				differs |= model.bytes[off + i] != p[i];
+			uint64_t o = off + i;
+			if (o < model.next && o + history < model.next) {
+				model.unverified++;
+			} else if (model.seen[o]) {
+				differs |= model.bytes[o] != p[i];
 			} else {
-				model.seen[off + i] = 1;
-				model.bytes[off + i] = p[i];
+				model.seen[o] = 1;
+				model.bytes[o] = p[i];
+				while (model.next < SPAN && model.seen[model.next])
+					model.next++;
 			}
 		}
 		model.inconsistent += differs;
@@ -96,7 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct ts_reasm_dir_result res;
 	ts_reasm_dir_end(r, d, &res);
-	if (out.end != model.end || res.inconsistent != model.inconsistent)
+	if (out.end != model.end || res.inconsistent != model.inconsistent ||
+	    ts_reasm_stats(r)->unverified != model.unverified)
 		abort();
 	for (uint64_t o = 0; o < model.end; o++) {
 		if (model.seen[o] ? (out.kind[o] != 1 || out.bytes[o] != model.bytes[o])

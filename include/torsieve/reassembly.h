@@ -26,11 +26,15 @@ struct ts_reasm_config {
 	 * and the piece is tried again. */
 	uint32_t dir_buffer;
 	/* The same over all directions, history rings included (a direction
-	 * whose ring does not fit goes without: its retransmissions are counted
-	 * as unverified). */
+	 * whose ring does not fit, or cannot grow, keeps what it has, possibly
+	 * nothing: retransmissions older than that are counted as unverified,
+	 * and the direction once in history_skipped). */
 	uint64_t total_buffer;
 	/* Delivered bytes kept per direction for comparing retransmissions;
-	 * older bytes are not compared (counted as unverified). */
+	 * older bytes are not compared (counted as unverified). The ring grows
+	 * with the stream (from 2 KiB, doubling) up to this size, and is given
+	 * back as soon as the direction ends: its FIN delivered or a RST
+	 * accepted, after which nothing it receives is compared or kept. */
 	uint32_t history;
 };
 
@@ -52,7 +56,7 @@ struct ts_reasm_stats {
 	uint64_t fin_ignored;     /* FINs behind delivered data or outside the window */
 	uint64_t dir_cap_hits, total_cap_hits;
 	uint64_t dropped_bytes;   /* not held for want of memory (they become a gap) */
-	uint64_t history_skipped; /* directions without a history ring (no memory) */
+	uint64_t history_skipped; /* directions whose ring could not be made or grown (memory) */
 	uint64_t buffered;        /* memory held now: pieces and history rings */
 };
 
@@ -96,7 +100,8 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 bool ts_reasm_dir_closed(const struct ts_reasm_dir *d);
 
 /* End the direction: give up remaining holes as gaps, deliver what is held,
- * fill *result (if not NULL), free everything. */
+ * fill *result (if not NULL), free everything. A direction that closed did
+ * all but the last at its close. */
 void ts_reasm_dir_end(struct ts_reasm *r, struct ts_reasm_dir *d,
                       struct ts_reasm_dir_result *result);
 

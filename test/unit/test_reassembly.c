@@ -354,11 +354,138 @@ static void test_injected_fin_and_snapped_stream(void)
 	ts_reasm_free(r);
 }
 
+/* Feed stream[off, off + n) of a direction whose SYN was at 0 (offset o is
+ * sequence number o + 1). */
+static void feed(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *stream, uint32_t off,
+                 uint32_t n)
+{
+	ts_reasm_segment(r, d, TS_TCP_ACK, off + 1, stream + off, n, n, 0);
+}
+
+/* The history ring: it grows by doubling with the stream (a short stream
+ * pays for a short ring), each step charged to the total cap; it compares
+ * exactly the last `history` delivered bytes across the wrap of the ring
+ * and across each growth; a growth the total cap refuses keeps the smaller
+ * ring (counted once); and a direction that ends gives its memory back at
+ * once. */
+static void test_history_ring(void)
+{
+	static uint8_t stream[12000], changed[12000];
+	for (uint32_t i = 0; i < sizeof(stream); i++)
+		stream[i] = (uint8_t)(i * 7 + i / 251);
+	memcpy(changed, stream, sizeof(stream));
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	cfg.history = 10000; /* not a power of two: the last size is the cap itself */
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	memset(&out, 0, sizeof(out));
+	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
+	struct ts_reasm_dir *d = ts_reasm_dir_new(r, &sink);
+	const struct ts_reasm_stats *st = ts_reasm_stats(r);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 0, NULL, 0, 0, 0);
+	CHECK_EQ_INT(st->buffered, 0); /* nothing delivered, no ring */
+	feed(r, d, stream, 0, 300);
+	CHECK_EQ_INT(st->buffered, 2048);
+	feed(r, d, stream, 300, 1748);
+	CHECK_EQ_INT(st->buffered, 2048); /* 2048 bytes: still fits */
+	feed(r, d, stream, 2048, 1052);
+	CHECK_EQ_INT(st->buffered, 4096);
+	/* A resend of early bytes, same and changed, after growing: moved. */
+	feed(r, d, stream, 0, 1400);
+	CHECK_EQ_INT(st->inconsistent, 0);
+	changed[5] ^= 1;
+	feed(r, d, changed, 0, 10);
+	CHECK_EQ_INT(st->inconsistent, 1);
+	changed[5] ^= 1;
+	for (uint32_t off = 3100; off < 12000; off += 1400)
+		feed(r, d, stream, off, off + 1400 > 12000 ? 12000 - off : 1400);
+	CHECK_EQ_INT(st->buffered, 10000); /* 8192, then the cap */
+	CHECK_EQ_INT(st->unverified, 0);
+	/* The last 10000 bytes are compared, across the ring's wrap (12000 %
+	 * 10000); older ones are unverified. */
+	feed(r, d, stream, 1000, 11000);
+	CHECK_EQ_INT(st->inconsistent, 1);
+	CHECK_EQ_INT(st->unverified, 1000);
+	changed[2000] ^= 1;  /* the oldest byte still held */
+	changed[11999] ^= 1; /* the newest */
+	feed(r, d, changed, 1990, 20);
+	CHECK_EQ_INT(st->inconsistent, 2);
+	CHECK_EQ_INT(st->unverified, 1010);
+	feed(r, d, changed, 11990, 10);
+	CHECK_EQ_INT(st->inconsistent, 3);
+	changed[1999] ^= 1; /* just too old: not seen */
+	feed(r, d, changed, 1999, 1);
+	CHECK_EQ_INT(st->inconsistent, 3);
+	CHECK_EQ_INT(st->unverified, 1011);
+	CHECK_EQ_INT(st->history_skipped, 0);
+	CHECK_EQ_INT(out.end, 12000);
+	CHECK(memcmp(out.bytes, stream, 12000) == 0);
+	/* The FIN is delivered: the ring goes at once, and what comes after is
+	 * data after the FIN, as before. */
+	ts_reasm_segment(r, d, TS_TCP_ACK | TS_TCP_FIN, 12001, NULL, 0, 0, 0);
+	CHECK(ts_reasm_dir_closed(d));
+	CHECK_EQ_INT(st->buffered, 0);
+	feed(r, d, stream, 11000, 1000);
+	CHECK_EQ_INT(st->data_after_fin, 1000);
+	CHECK_EQ_INT(st->inconsistent, 3);
+	struct ts_reasm_dir_result res;
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 12000);
+	CHECK_EQ_INT(res.inconsistent, 3);
+	CHECK_EQ_INT(res.data_after_fin, 1000);
+	ts_reasm_free(r);
+
+	/* Total cap 3000: the first ring (2048) fits, its growth does not. */
+	cfg.total_buffer = 3000;
+	r = ts_reasm_new(&cfg);
+	st = ts_reasm_stats(r);
+	memset(&out, 0, sizeof(out));
+	d = ts_reasm_dir_new(r, &sink);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 0, NULL, 0, 0, 0);
+	for (uint32_t off = 0; off < 5000; off += 500)
+		feed(r, d, stream, off, 500);
+	CHECK_EQ_INT(st->buffered, 2048);
+	CHECK_EQ_INT(st->history_skipped, 1); /* once, not on every segment */
+	changed[4000] ^= 1;
+	feed(r, d, changed, 2900, 1200); /* 52 bytes too old for the 2048 kept */
+	CHECK_EQ_INT(st->unverified, 52);
+	CHECK_EQ_INT(st->inconsistent, 1);
+	changed[4000] ^= 1;
+	/* A second direction cannot have even a first ring. */
+	struct output out2;
+	memset(&out2, 0, sizeof(out2));
+	struct ts_stream_sink sink2 = {.data = out_data, .gap = out_gap, .ctx = &out2};
+	struct ts_reasm_dir *d2 = ts_reasm_dir_new(r, &sink2);
+	ts_reasm_segment(r, d2, TS_TCP_SYN, 0, NULL, 0, 0, 0);
+	feed(r, d2, stream, 0, 100);
+	CHECK_EQ_INT(st->history_skipped, 2);
+	feed(r, d2, stream, 0, 100);
+	CHECK_EQ_INT(st->unverified, 152);
+	CHECK_EQ_INT(st->buffered, 2048);
+	/* A RST ends the first direction: its held piece goes out now, after a
+	 * gap, and its memory is given back. */
+	feed(r, d, stream, 5100, 100);
+	CHECK_EQ_INT(st->buffered, 2048 + 100 + TS_REASM_PIECE_COST);
+	ts_reasm_segment(r, d, TS_TCP_RST, 5001, NULL, 0, 0, 0);
+	CHECK(ts_reasm_dir_closed(d));
+	CHECK_EQ_INT(st->buffered, 0);
+	CHECK_EQ_INT(out.end, 5200);
+	CHECK(out.kind[5000] == 2 && out.kind[5099] == 2 && out.kind[5100] == 1);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 5100);
+	CHECK_EQ_INT(res.gaps, 1);
+	CHECK_EQ_INT(res.gap_bytes, 100);
+	ts_reasm_dir_end(r, d2, NULL);
+	CHECK_EQ_INT(st->buffered, 0);
+	ts_reasm_free(r);
+}
+
 int main(void)
 {
 	RUN(test_fin_and_rst);
 	RUN(test_against_model);
 	RUN(test_caps);
 	RUN(test_injected_fin_and_snapped_stream);
+	RUN(test_history_ring);
 	return check_exit_code();
 }
