@@ -87,6 +87,7 @@ counted "fragment fixtures" /usr/bin/python3 test/pcaps/gen/craft_frags.py --che
 echo "== network namespaces"
 counted "netns topology" test/netns/test_topology.sh
 counted "inline gateway" env TORSIEVE="$TS" test/netns/test_inline.sh
+counted "leak battery" env TORSIEVE="$TS" test/netns/leak_battery.sh
 
 echo "== fuzz corpora (plain replay, ASan+UBSan)"
 for h in fuzz/fuzz_*.c; do
