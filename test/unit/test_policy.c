@@ -77,7 +77,9 @@ static void test_errors_name_the_place(void)
 	        {"set frobs 3\n", "1:5: expected a setting (max-rules, classifier-memory, "
 	                          "max-flows, timeout, stream-buffer, stream-memory, "
 	                          "stream-history, defrag-datagrams, defrag-memory, "
-	                          "defrag-timeout, defrag-overlap), found 'frobs'"},
+	                          "defrag-timeout, defrag-overlap, interface, queue, "
+	                          "queue-length, queue-buffer, mark-mask, mark, divert-port, "
+	                          "dns-port, route-table, reject-rate, fast-path), found 'frobs'"},
 	        {"set defrag-overlap last\n", "1:20: expected first or drop, found 'last'"},
 	        {"set defrag-timeout 3601\n",
 	         "1:20: expected a timeout in seconds from 1 to 3600, found '3601'"},
@@ -497,6 +499,58 @@ static void test_settings_and_lists(void)
 		CHECK_EQ_INT(p->limits.defrag.memory, 4 * 1024 * 1024);
 		CHECK_EQ_INT(p->limits.defrag.timeout, 30);
 		CHECK_EQ_INT(p->limits.defrag.ipv4_overlap, TS_DEFRAG_FIRST);
+		ts_policy_free(p);
+	}
+	p = parse("set interface wlan0-1\nset queue 2-3\nset queue-length 64\nset queue-buffer 1M\n"
+	          "set mark-mask 0xf0\nset mark pass 5\nset mark divert 6\nset mark dns 7\n"
+	          "set mark reset 8\nset divert-port 1234\nset dns-port 5353\n"
+	          "set route-table 7\nset reject-rate 10\nset fast-path off\n",
+	          err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		const struct ts_gateway_config *g = &p->gateway;
+		CHECK_EQ_STR(g->iface, "wlan0-1");
+		CHECK_EQ_INT(g->queue_first, 2);
+		CHECK_EQ_INT(g->queue_last, 3);
+		CHECK_EQ_INT(g->queue_length, 64);
+		CHECK_EQ_INT(g->queue_buffer, 1 << 20);
+		CHECK_EQ_INT(ts_gateway_mark(g, TS_MARK_PASS), 0x50);
+		CHECK_EQ_INT(ts_gateway_mark(g, TS_MARK_RESET), 0x80);
+		CHECK_EQ_INT(g->divert_port, 1234);
+		CHECK_EQ_INT(g->dns_port, 5353);
+		CHECK_EQ_INT(g->route_table, 7);
+		CHECK_EQ_INT(g->reject_rate, 10);
+		CHECK(!g->fast_path);
+		ts_policy_free(p);
+	}
+	p = parse("drop all\n", err, sizeof(err));
+	if (p) {
+		CHECK_EQ_STR(p->gateway.iface, "br-lan");
+		CHECK_EQ_INT(ts_gateway_mark(&p->gateway, TS_MARK_DIVERT), 0x200);
+		CHECK(p->gateway.fast_path);
+		ts_policy_free(p);
+	}
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+	        {"set mark-mask 0xf0\nset mark dns 16\n",
+	         "t.conf:2:5: expected mark dns (16) to fit under mark-mask 0xf0, found it does "
+	         "not"},
+	        {"set mark divert 1\n",
+	         "t.conf:1:5: expected distinct marks, found pass and divert both 1"},
+	        {"set queue 3-1\n", "t.conf:1:11: expected a queue number or range such as 0 or "
+	                            "0-1 (0 to 65535, at most 64 queues), found '3-1'"},
+	        {"set mark drop 9\n",
+	         "t.conf:1:10: expected a mark name (pass, divert, dns, reset), found 'drop'"},
+	        {"set fast-path maybe\n", "t.conf:1:15: expected on or off, found 'maybe'"},
+	        {"set interface this-name-is-far-too-long\n",
+	         "t.conf:1:15: expected an interface name (at most 15 characters), found "
+	         "'this-name-is-far-too-long'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = parse(bad[i].text, err, sizeof(err));
+		CHECK(p == NULL);
+		CHECK_EQ_STR(err, bad[i].err);
 		ts_policy_free(p);
 	}
 	p = parse("set stream-memory 3G\n", err, sizeof(err));
