@@ -25,15 +25,17 @@
 #include "torsieve/nfqueue.h"
 #include "torsieve/output.h"
 #include "torsieve/policy.h"
+#include "torsieve/privilege.h"
 #include "torsieve/reject.h"
 
 #define MAX_WORKERS 64
 #define RELOAD_WAIT 2000 /* ms a worker may take to pick up a new policy */
 
 static bool json_counters;
+static const char *run_user;
 
 static const char run_usage[] =
-        "usage: torsieve run [-c POLICY] [--syslog] [--json]\n"
+        "usage: torsieve run [-c POLICY] [--syslog] [--json] [--user USER]\n"
         "  Judge every packet the kernel queues (iptables NFQUEUE; `torsieve rules`\n"
         "  prints the rules) by POLICY (default " TS_POLICY_PATH "), in the\n"
         "  foreground. Logs to standard error, or to syslog with --syslog.\n"
@@ -41,7 +43,8 @@ static const char run_usage[] =
         "  the running one stays; live flows keep their verdict). SIGUSR1: print the\n"
         "  counters (also printed at exit; --json: one JSON object per queue, the\n"
         "  replay summary's fields under \"summary\" and the queue's under \"nfqueue\").\n"
-        "  Needs root (CAP_NET_ADMIN).\n";
+        "  Needs root (CAP_NET_ADMIN); with --user, runs as USER with CAP_NET_ADMIN\n"
+        "  only once its sockets are open (the policy must stay readable for reloads).\n";
 
 struct worker {
 	pthread_t thread;
@@ -355,9 +358,17 @@ static int run(const struct ts_policy *p)
 	for (unsigned q = g->queue_first; q <= g->queue_last; q++)
 		if (worker_init(&workers[worker_count++], (uint16_t)q, p) < 0)
 			return TS_EXIT_FAILURE;
+	if (run_user) {
+		char err[512];
+		if (ts_drop_privileges(run_user, err, sizeof(err)) < 0) {
+			ts_log(LOG_ERR, "%s", err);
+			return TS_EXIT_FAILURE;
+		}
+	}
 	ts_log(LOG_NOTICE,
-	       "running: %s (%u rules), queue %u-%u, client interface %s, mark mask 0x%x",
-	       p->source, p->rule_count, g->queue_first, g->queue_last, g->iface, g->mark_mask);
+	       "running: %s (%u rules), queue %u-%u, client interface %s, mark mask 0x%x%s%s",
+	       p->source, p->rule_count, g->queue_first, g->queue_last, g->iface, g->mark_mask,
+	       run_user ? ", as user " : "", run_user ? run_user : "");
 
 	/* Signals go to the main thread's loop only. */
 	sigset_t all, old;
@@ -419,6 +430,8 @@ int ts_cmd_run(int argc, char **argv)
 			policy_path = argv[++i];
 		} else if (strcmp(argv[i], "--syslog") == 0) {
 			use_syslog = true;
+		} else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+			run_user = argv[++i];
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json_counters = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

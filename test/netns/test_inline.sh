@@ -102,12 +102,15 @@ def serve(fam, addr):
         c, _ = s.accept(); c.sendall(b"tor-socks-standin\n"); c.close()
 threading.Thread(target=serve, args=(socket.AF_INET6, "2001:db8:1::1"), daemon=True).start()
 serve(socket.AF_INET, "192.0.2.1")'
-    topo_bg gw torsieve "$TS" run -c "$CONF" --json
+    # As the daemon should run: dropped to an unprivileged user once its
+    # sockets are open (so the policy must be readable for the reloads).
+    chmod 755 "$WORK"
+    topo_bg gw torsieve "$TS" run -c "$CONF" --json --user nobody
     TORSIEVE_PID=$TOPO_LAST_PID
     topo_wait_listen gw tcp 9040 || return 1
     topo_wait_listen gw udp 9053 || return 1
     topo_wait_listen gw tcp 9050 192.0.2.1 || return 1
-    topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+    topo_wait_until 10 "torsieve running" grep -q "running:.*as user nobody" "$TOPO_DIR/torsieve.log"
 }
 
 stop_torsieve() {
@@ -134,6 +137,11 @@ if ! topo_up; then
     finish
 fi
 topo_on_down stop_torsieve
+
+# ---------------------------------------------------------------- privileges
+caps=$(awk '/^Uid:/ {u=$2} /^CapEff:/ {c=$2} END {print u, c}' "/proc/$TORSIEVE_PID/status")
+nobody=$(id -u nobody)
+check "privileges: runs as nobody with CAP_NET_ADMIN alone" "$nobody 0000000000001000" "$caps"
 
 # ---------------------------------------------------------------- rules
 if cmp -s "$WORK/rules-1" "$WORK/rules-2"; then
