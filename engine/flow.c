@@ -214,6 +214,12 @@ static void evict_one(struct ts_flow_table *t)
 		}
 }
 
+static bool syn_only(const struct ts_decoded *d)
+{
+	return d->ip_proto == TS_IPPROTO_TCP && d->has_l4_header &&
+	       (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN;
+}
+
 static enum ts_flow_class initial_class(const struct ts_decoded *d)
 {
 	if (d->l3 != TS_L3_IPV4 && d->l3 != TS_L3_IPV6)
@@ -223,9 +229,17 @@ static enum ts_flow_class initial_class(const struct ts_decoded *d)
 	if (d->ip_proto != TS_IPPROTO_TCP)
 		return TS_FLOW_OTHER;
 	/* A flow first seen mid-stream is taken as established. */
-	bool syn_only =
-	        d->has_l4_header && (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN;
-	return syn_only ? TS_FLOW_TCP_OPENING : TS_FLOW_TCP_ESTABLISHED;
+	return syn_only(d) ? TS_FLOW_TCP_OPENING : TS_FLOW_TCP_ESTABLISHED;
+}
+
+/* A connection's 4-tuple used again: a SYN (without ACK) for a TCP flow
+ * that has seen a FIN or a RST opens a new connection, whose bytes and
+ * verdict are its own. Kept in the old flow, they would be cut against the
+ * old connection's sequence numbers and lost. */
+static bool reopens(const struct ts_flow *f, const struct ts_decoded *d)
+{
+	return f->key.proto == TS_IPPROTO_TCP && f->flow_class == TS_FLOW_TCP_CLOSING &&
+	       syn_only(d);
 }
 
 struct ts_flow *ts_flow_lookup(struct ts_flow_table *t, const struct ts_decoded *d,
@@ -238,6 +252,11 @@ struct ts_flow *ts_flow_lookup(struct ts_flow_table *t, const struct ts_decoded 
 	for (uint32_t ref = t->buckets[hash & t->bucket_mask]; ref; ref = slot(t, ref)->hash_next) {
 		struct ts_flow *f = slot(t, ref);
 		if (f->hash == hash && memcmp(&f->key, &key, sizeof(key)) == 0) {
+			if (reopens(f, d)) {
+				t->stats.reused++;
+				remove_flow(t, f, "reused");
+				break; /* its slot is free now: the new flow takes it */
+			}
 			*created = false;
 			return f;
 		}

@@ -55,13 +55,14 @@ struct ts_flow_stats {
 	uint64_t tcp, udp, other;
 	uint64_t expired; /* idle past their class's timeout */
 	uint64_t evicted; /* pushed out by a new flow when the table was full */
+	uint64_t reused;  /* ended by a new connection on the same tuple (see ts_flow_lookup) */
 	uint64_t active;  /* in the table now */
 };
 
 struct ts_flow_table;
 
-/* Called with each flow as it leaves the table (expired, evicted, or flushed
- * at the end), before its slot is reused. */
+/* Called with each flow as it leaves the table (why: "expired", "evicted",
+ * "reused", or "end of capture" when flushed), before its slot is reused. */
 typedef void (*ts_flow_end_fn)(void *ctx, struct ts_flow *flow, const char *why);
 
 /* NULL when the memory cannot be had. */
@@ -74,6 +75,10 @@ void ts_flow_table_free(struct ts_flow_table *t);
  * *created set); expires stale flows first. side is set to the packet's key
  * side (0/1), so side == flow->initiator means "from the initiator". Never
  * NULL: a full table evicts.
+ *
+ * A TCP SYN without ACK for a flow in the tcp-closing class (a FIN or a RST
+ * was seen) is a new connection on the same 4-tuple (port reuse): the old
+ * flow ends ("reused", counted) and a new one is created, judged afresh.
  */
 struct ts_flow *ts_flow_lookup(struct ts_flow_table *t, const struct ts_decoded *d,
                                int64_t now_usec, bool *created, int *side);

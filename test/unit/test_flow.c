@@ -39,7 +39,7 @@ struct ended {
 	uint64_t ids[64];
 	char why[64][16];
 	unsigned count;
-	unsigned expired, evicted, flushed;
+	unsigned expired, evicted, flushed, reused;
 };
 
 static void on_end(void *ctx, struct ts_flow *f, const char *why)
@@ -53,6 +53,7 @@ static void on_end(void *ctx, struct ts_flow *f, const char *why)
 	e->expired += strcmp(why, "expired") == 0;
 	e->evicted += strcmp(why, "evicted") == 0;
 	e->flushed += strcmp(why, "end of capture") == 0;
+	e->reused += strcmp(why, "reused") == 0;
 }
 
 static struct ts_flow *packet(struct ts_flow_table *t, const struct ts_decoded *d, int64_t sec,
@@ -229,6 +230,88 @@ static void test_churn(void)
 	ts_flow_table_free(t);
 }
 
+/* Port reuse: a SYN without ACK on a tuple whose connection saw a FIN or a
+ * RST is a new connection, so a new flow (the old one ends, reported once);
+ * a SYN anywhere else stays in its flow. */
+static void test_port_reuse(void)
+{
+	struct ts_flow_config cfg;
+	ts_flow_config_default(&cfg);
+	struct ended ended = {0};
+	struct ts_flow_table *t = ts_flow_table_new(&cfg, on_end, &ended);
+	if (!t)
+		return;
+	bool created;
+	int side;
+	const uint8_t SA = TS_TCP_SYN | TS_TCP_ACK, FA = TS_TCP_FIN | TS_TCP_ACK;
+	struct ts_decoded syn = tcp_packet(5, 40000, 9, 80, TS_TCP_SYN);
+	struct ts_decoded synack = tcp_packet(9, 80, 5, 40000, SA);
+	struct ts_decoded ack = tcp_packet(5, 40000, 9, 80, TS_TCP_ACK);
+	struct ts_decoded fin_c = tcp_packet(5, 40000, 9, 80, FA);
+	struct ts_decoded fin_s = tcp_packet(9, 80, 5, 40000, FA);
+	struct ts_flow *f = packet(t, &syn, 1, &created, &side);
+	uint64_t first = f->id;
+	/* A SYN again while opening or established: a retransmission, the same
+	 * flow. */
+	CHECK(packet(t, &syn, 1, &created, &side) == f && !created);
+	packet(t, &synack, 1, &created, &side);
+	packet(t, &ack, 1, &created, &side);
+	CHECK_EQ_INT(f->flow_class, TS_FLOW_TCP_ESTABLISHED);
+	CHECK(packet(t, &syn, 2, &created, &side) == f && !created);
+	CHECK_EQ_INT(f->flow_class, TS_FLOW_TCP_ESTABLISHED);
+	packet(t, &fin_c, 3, &created, &side);
+	packet(t, &fin_s, 3, &created, &side);
+	packet(t, &ack, 3, &created, &side);
+	CHECK_EQ_INT(f->flow_class, TS_FLOW_TCP_CLOSING);
+	/* A SYN-ACK or an ACK while closing: still the old connection. */
+	CHECK(packet(t, &synack, 3, &created, &side)->id == first && !created);
+	CHECK(packet(t, &ack, 3, &created, &side)->id == first && !created);
+	CHECK_EQ_INT(ended.count, 0);
+
+	/* The new connection: the old flow ends as reused, a new one starts,
+	 * opening, its initiator the SYN's sender. */
+	f = packet(t, &syn, 4, &created, &side);
+	CHECK(created);
+	CHECK(f->id != first);
+	CHECK_EQ_INT(f->initiator, side);
+	CHECK_EQ_INT(f->flow_class, TS_FLOW_TCP_OPENING);
+	CHECK_EQ_INT(f->packets[side], 1);
+	CHECK_EQ_INT(ended.count, 1);
+	CHECK_EQ_INT(ended.ids[0], first);
+	CHECK_EQ_STR(ended.why[0], "reused");
+	uint64_t second = f->id;
+	CHECK(packet(t, &synack, 4, &created, &side) == f && !created);
+
+	/* After a RST, a SYN from the other end is a new flow too, its
+	 * initiator that end. */
+	struct ts_decoded rst = tcp_packet(9, 80, 5, 40000, TS_TCP_RST | TS_TCP_ACK);
+	packet(t, &rst, 5, &created, &side);
+	int responder = side;
+	struct ts_decoded syn_back = tcp_packet(9, 80, 5, 40000, TS_TCP_SYN);
+	f = packet(t, &syn_back, 5, &created, &side);
+	CHECK(created && f->id != second);
+	CHECK_EQ_INT(side, responder);
+	CHECK_EQ_INT(f->initiator, responder);
+	CHECK_EQ_INT(ended.count, 2);
+	CHECK_EQ_INT(ended.ids[1], second);
+
+	/* UDP has no connections to reuse. */
+	struct ts_decoded dns = udp_packet(5, 9);
+	struct ts_flow *u = packet(t, &dns, 6, &created, &side);
+	CHECK(packet(t, &dns, 6, &created, &side) == u && !created);
+
+	struct ts_flow_stats s;
+	ts_flow_get_stats(t, &s);
+	CHECK_EQ_INT(s.reused, 2);
+	CHECK_EQ_INT(s.total, 4);
+	CHECK_EQ_INT(s.tcp, 3);
+	CHECK_EQ_INT(s.active, 2);
+	ts_flow_flush(t);
+	CHECK_EQ_INT(ended.count, s.total);
+	CHECK_EQ_INT(ended.reused, s.reused);
+	ts_flow_table_free(t);
+}
+
 static void test_flow_is_small(void)
 {
 	/* The budget is 512 bytes per tracked flow, stream data aside. */
@@ -243,6 +326,7 @@ int main(void)
 	RUN(test_timeouts_per_class);
 	RUN(test_full_table_evicts_cheapest);
 	RUN(test_churn);
+	RUN(test_port_reuse);
 	RUN(test_flow_is_small);
 	return check_exit_code();
 }

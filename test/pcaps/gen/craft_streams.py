@@ -31,6 +31,8 @@ streams-X.expect.json is a JSON list, one object per direction of every TCP
 flow (flow ids 1-based in the order of each flow's first packet; "c2s" is from
 the sender of that first packet): flow, dir, bytes, sha256 (of the delivered
 bytes, in order, without the gaps), gaps, gap_bytes, inconsistent_overlaps.
+A flow is one connection: a SYN without ACK on a 4-tuple whose flow has seen
+a FIN or a RST (either way) ends that flow and starts a new one (port reuse).
 
 With --check TORSIEVE the files in OUTDIR are not written; instead each
 streams-*.pcap there is replayed with `TORSIEVE replay --streams DIR --json`
@@ -588,6 +590,36 @@ def case_snapped():
     return R, {(1, "c2s"): (c_got, [194, 94], 0), (1, "s2c"): (s_got, [394, 494], 0)}
 
 
+def case_port_reuse():
+    R = []
+    # One 4-tuple, three connections. The first closes with FIN, FIN, ACK;
+    # the second opens with a new SYN (another ISN, just past the first's
+    # sequence numbers, as a stack reusing a port in TIME_WAIT picks it) and
+    # is reset by the client; the third opens after the RST. Each is a flow
+    # of its own with its own bytes.
+    a = Conn(R, 40016, 0x0f1e2d3c, 0x4b5a6978)
+    a.handshake()
+    req1 = http_request("port-reuse-1")
+    resp1 = http_response("port-reuse-1-s2c", 150)
+    exchange(a, req1, resp1)
+    a.close(CLIENT)
+    b = Conn(R, 40016, a.seq(CLIENT, a.next_off(CLIENT) + 1000), 0x5c6d7e8f)
+    b.handshake()
+    req2 = http_request("port-reuse-2", fill("port-reuse-2-c2s", 60))
+    resp2 = http_response("port-reuse-2-s2c", 220)
+    exchange(b, req2, resp2)
+    b.send(CLIENT, RST | ACK, b.next_off(CLIENT))
+    c = Conn(R, 40016, 0x2468ace0, 0x369cf258)
+    c.handshake()
+    req3 = http_request("port-reuse-3")
+    resp3 = http_response("port-reuse-3-s2c", 90)
+    exchange(c, req3, resp3)
+    c.close(SERVER)
+    return R, {(1, "c2s"): (req1, [], 0), (1, "s2c"): (resp1, [], 0),
+               (2, "c2s"): (req2, [], 0), (2, "s2c"): (resp2, [], 0),
+               (3, "c2s"): (req3, [], 0), (3, "s2c"): (resp3, [], 0)}
+
+
 CASES = [
     ("inorder", case_inorder),
     ("overlap-same", lambda: case_overlap(True)),
@@ -604,6 +636,7 @@ CASES = [
     ("midstream", case_midstream),
     ("ipv6", case_ipv6),
     ("snapped", case_snapped),
+    ("port-reuse", case_port_reuse),
 ]
 
 
@@ -756,8 +789,15 @@ class FlowModel:
         self.dirs = [DirModel(), DirModel()]
         self.window = [None, None]   # last advertised (non-SYN) window per side
         self.wscale = [None, None]   # SYN's window-scale option per side
+        self.closing = False         # a FIN or a RST seen, either way
+
+    def reopened_by(self, s):
+        """A SYN without ACK after a FIN or a RST: a new connection."""
+        return self.closing and s.flags & (SYN | ACK) == SYN
 
     def packet(self, s):
+        if s.flags & (FIN | RST):
+            self.closing = True
         d = 0 if (s.src, s.sport) == self.initiator else 1
         other = 1 - d
         if s.flags & SYN:
@@ -773,15 +813,16 @@ class FlowModel:
 
 
 def model(pcap):
-    flows = {}
+    live, flows = {}, []  # the flow of each tuple now; every flow, in order
     for frame, _ in read_pcap(pcap):
         s = TcpSeg(frame)
         key = frozenset([(s.src, s.sport), (s.dst, s.dport)])
-        if key not in flows:
-            flows[key] = FlowModel(len(flows) + 1, (s.src, s.sport))
-        flows[key].packet(s)
+        if key not in live or live[key].reopened_by(s):
+            live[key] = FlowModel(len(flows) + 1, (s.src, s.sport))
+            flows.append(live[key])
+        live[key].packet(s)
     out = []
-    for f in sorted(flows.values(), key=lambda f: f.id):
+    for f in flows:
         for d, name in enumerate(("c2s", "s2c")):
             data, gaps, inconsistent = f.dirs[d].result()
             out.append(((f.id, name), data, gaps, inconsistent))
