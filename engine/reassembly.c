@@ -32,6 +32,7 @@ struct ts_reasm {
 struct ts_reasm_dir {
 	struct ts_stream_sink sink;
 	bool started, fin_seen, closed;
+	bool ack_start;    /* started by a pure ACK, and nothing since (see ts_reasm_segment) */
 	uint32_t base;     /* the sequence number of stream offset 0 */
 	uint64_t next;     /* the next offset to deliver */
 	uint64_t fin_off;  /* where the FIN sits */
@@ -406,20 +407,40 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 {
 	bool syn = tcp_flags & TS_TCP_SYN, fin = tcp_flags & TS_TCP_FIN,
 	     rst = tcp_flags & TS_TCP_RST;
-	if (!len && !syn && !fin && !rst)
+	if (wire_len < len)
+		wire_len = len;
+	if (!wire_len && !syn && !fin && !rst) {
+		/* A pure ACK: its sequence number is the sender's next byte. The
+		 * first segment of a direction, it fixes where the stream starts,
+		 * so data that then arrives out of order fills the hole from there
+		 * (or the hole becomes a gap) instead of being cut off as before
+		 * the start. Provisional: see below. Later pure ACKs say nothing. */
+		if (!d->started) {
+			d->started = d->ack_start = true;
+			d->base = seq;
+		}
 		return;
+	}
 	r->st.segments++;
 	if (d->closed) {
 		r->st.data_after_fin += len;
 		d->result.data_after_fin += len;
 		return;
 	}
-	if (wire_len < len)
-		wire_len = len;
 	uint32_t data_seq = syn ? seq + 1 : seq; /* a SYN takes one sequence number */
 	if (!d->started) {
 		d->started = true;
 		d->base = data_seq; /* mid-stream pickup starts where we came in */
+	} else if (d->ack_start) {
+		/* The first segment after a start a pure ACK fixed (nothing is
+		 * delivered or held yet). A SYN knows better. Data or a FIN one
+		 * byte past it means the ACK was a keep-alive, which carries the
+		 * sender's next sequence number minus one (RFC 1122 4.2.3.6):
+		 * the stream starts one on, not after a false one-byte gap. Any
+		 * other segment confirms the start. */
+		if (syn || data_seq == d->base + 1)
+			d->base = data_seq;
+		d->ack_start = false;
 	}
 	/* Offsets relative to `next`, so sequence numbers may wrap. */
 	int64_t off = (int64_t)d->next + (int32_t)(data_seq - (d->base + (uint32_t)d->next));
@@ -452,13 +473,26 @@ void ts_reasm_segment(struct ts_reasm *r, struct ts_reasm_dir *d, uint8_t tcp_fl
 		uint64_t end = (uint64_t)(off + (int64_t)wire_len);
 		d->seen_end = d->fin_seen && end > d->fin_off ? d->fin_off : end;
 	}
-	if (len && off < 0) { /* before the stream's first byte: not ours */
-		uint64_t cut = (uint64_t)-off < len ? (uint64_t)-off : len;
+	if (off < 0 && wire_len) { /* before the stream's first byte: not ours */
+		uint64_t before = (uint64_t)-off;
+		uint32_t cut = before < len ? (uint32_t)before : len;
+		uint32_t cut_wire = before < wire_len ? (uint32_t)before : wire_len;
 		r->st.before_start += cut;
 		payload += cut;
-		len -= (uint32_t)cut;
-		wire_len -= (uint32_t)cut;
-		off = 0;
+		len -= cut;
+		wire_len -= cut_wire; /* what is left starts at 0, or nothing is */
+		off += cut_wire;
+	}
+	if (!len && wire_len && off <= (int64_t)d->next) {
+		/* A payload a snap length cut whole: nothing to hold, and its
+		 * bytes past `next` are a gap as soon as delivery reaches them,
+		 * as a cut tail's are (up to held bytes another copy brought). */
+		uint64_t until = (uint64_t)off + wire_len;
+		if (d->fin_seen && until > d->fin_off)
+			until = d->fin_off;
+		if (d->held && until > d->held->off)
+			until = d->held->off;
+		give_up(r, d, until);
 	}
 	if (len) {
 		uint32_t lost = wire_len - len;

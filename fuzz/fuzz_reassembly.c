@@ -5,7 +5,10 @@
  * count and unverified bytes must equal the model's exactly; the harness
  * aborts when they do not. Bit 12 of the sequence number picks the history:
  * as long as the stream (every resend compared), or 1 to 4096 bytes (its low
- * 12 bits plus one), so the ring wraps, grows and forgets old bytes.
+ * 12 bits plus one), so the ring wraps, grows and forgets old bytes. Bit 13
+ * starts the direction with a pure ACK at offset 0 instead of a SYN: the
+ * same start, except that a first segment at offset 1 means the ACK was a
+ * keep-alive, and offset 1 becomes the stream's first byte.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,8 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ts_reasm_free(r);
 		return 0;
 	}
-	/* A SYN fixes offset 0, so every segment's offset means what it says. */
-	ts_reasm_segment(r, d, TS_TCP_SYN, isn, NULL, 0, 0, 0);
+	/* A SYN (or a pure ACK) fixes offset 0, so every segment's offset
+	 * means what it says (but see the keep-alive above). */
+	bool ack_start = isn & 0x2000, first = true;
+	uint32_t shift = 0;
+	if (ack_start)
+		ts_reasm_segment(r, d, TS_TCP_ACK, isn + 1, NULL, 0, 0, 0);
+	else
+		ts_reasm_segment(r, d, TS_TCP_SYN, isn, NULL, 0, 0, 0);
 	while (end - p >= 3) {
 		uint32_t off = ts_be16(p), len = p[2];
 		p += 3;
@@ -83,6 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = (uint32_t)(end - p);
 		if (len == 0)
 			continue;
+		if (first && ack_start && off == 1)
+			shift = 1; /* the ACK was a keep-alive */
+		first = false;
 		/* Byte by byte in stream order, as the reassembler cuts a
 		 * segment: a byte already delivered is compared only while it is
 		 * among the last `history` delivered (older: unverified); a byte
@@ -90,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * delivered with every held byte after it. */
 		bool differs = false;
 		for (uint32_t i = 0; i < len; i++) {
-			uint64_t o = off + i;
+			if (off + i < shift)
+				continue; /* before the start */
+			uint64_t o = off + i - shift;
 			if (o < model.next && o + history < model.next) {
 				model.unverified++;
 			} else if (model.seen[o]) {
@@ -103,8 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		model.inconsistent += differs;
-		if (off + len > model.end)
-			model.end = off + len;
+		if (off + len - shift > model.end)
+			model.end = off + len - shift;
 		ts_reasm_segment(r, d, TS_TCP_ACK, isn + 1 + off, p, len, len, 0);
 		p += len;
 	}

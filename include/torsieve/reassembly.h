@@ -8,6 +8,21 @@
  * never fill (capture loss, a memory cap) become explicit gap records, never
  * silently skipped. Sequence numbers wrap; offsets are 64-bit.
  *
+ * Where a direction starts: at the first segment seen in it. A SYN starts it
+ * after the SYN's sequence number, data, a FIN or a RST at their sequence
+ * number, and so does a pure ACK (no data, SYN, FIN or RST), whose sequence
+ * number is the sender's next byte: bytes between it and the first data
+ * segment that arrive later fill that hole (or it becomes a gap) instead of
+ * being dropped as before the start. A start a pure ACK fixed is settled by
+ * the next segment with data, SYN, FIN or RST: a SYN moves it to the SYN's;
+ * one starting exactly one byte past it moves it there, the ACK having been
+ * a keep-alive (sequence number next byte minus one, RFC 1122 4.2.3.6), so a
+ * keep-alive makes no one-byte gap (a genuine one-byte hole just there goes
+ * unseen); anything else keeps it. Pure ACKs after the start change nothing.
+ * Bytes before the start are not the stream's and are counted
+ * (before_start). A segment whose payload a snap length cut whole is data,
+ * not a pure ACK: its bytes are a gap.
+ *
  * Memory is bounded: bytes held out of order per direction and in total,
  * and a history of recently delivered bytes per direction against which
  * retransmissions are compared. Each cap has a counter and a defined
@@ -44,7 +59,7 @@ struct ts_reasm_config {
 void ts_reasm_config_default(struct ts_reasm_config *c);
 
 struct ts_reasm_stats {
-	uint64_t segments;        /* with payload, FIN or RST */
+	uint64_t segments;        /* with payload (on the wire), SYN, FIN or RST */
 	uint64_t delivered;       /* bytes */
 	uint64_t gaps, gap_bytes; /* holes given up */
 	uint64_t inconsistent;    /* segments whose overlap differed from the first copy */

@@ -480,6 +480,158 @@ static void test_history_ring(void)
 	ts_reasm_free(r);
 }
 
+/* A fresh direction writing to `out`, on `r`. */
+static struct ts_reasm_dir *fresh_dir(struct ts_reasm *r)
+{
+	memset(&out, 0, sizeof(out));
+	struct ts_stream_sink sink = {.data = out_data, .gap = out_gap, .ctx = &out};
+	return ts_reasm_dir_new(r, &sink);
+}
+
+/* A pure ACK seen first fixes a direction's start at its sequence number
+ * (the sender's next byte), so data that arrives out of order after it is
+ * not cut off as "before the start"; a keep-alive (next byte minus one) does
+ * not make a one-byte gap; a SYN replaces such a start; once the start is
+ * fixed, pure ACKs move nothing. */
+static void test_pure_ack_start(void)
+{
+	static uint8_t data[400];
+	for (uint32_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 5);
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	const struct ts_reasm_stats *st = ts_reasm_stats(r);
+	struct ts_reasm_dir_result res;
+	const uint8_t A = TS_TCP_ACK, PA = TS_TCP_PSH | TS_TCP_ACK;
+
+	/* The case: ACK at S, then [S+100, S+200), then [S, S+100). */
+	uint32_t S = 0xfffffff0u; /* and the sequence numbers wrap */
+	struct ts_reasm_dir *d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, S, NULL, 0, 0, 0);
+	CHECK_EQ_INT(st->segments, 0); /* a pure ACK is not a segment of the stream */
+	ts_reasm_segment(r, d, PA, S + 100, data + 100, 100, 100, 0);
+	CHECK_EQ_INT(out.end, 0); /* held: the hole before it is the stream's */
+	ts_reasm_segment(r, d, PA, S, data, 100, 100, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 200);
+	CHECK_EQ_INT(res.gaps, 0);
+	CHECK_EQ_INT(st->before_start, 0);
+	CHECK(memcmp(out.bytes, data, 200) == 0);
+
+	/* The hole never fills: a gap, not silence. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 5000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 5100, data + 100, 100, 100, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 100);
+	CHECK_EQ_INT(res.gaps, 1);
+	CHECK_EQ_INT(res.gap_bytes, 100);
+	CHECK(out.kind[0] == 2 && out.kind[99] == 2 && out.kind[100] == 1);
+
+	/* A keep-alive first (next byte minus one, no data; then a second one):
+	 * the data one past it starts the stream, no gap. The same with a FIN
+	 * and no data. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 6999, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, A, 6999, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 7000, data, 50, 50, 0);
+	ts_reasm_segment(r, d, PA, 7050, data + 50, 50, 50, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 100);
+	CHECK_EQ_INT(res.gaps, 0);
+	CHECK(memcmp(out.bytes, data, 100) == 0);
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 6999, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_FIN | A, 7000, NULL, 0, 0, 0);
+	CHECK(ts_reasm_dir_closed(d));
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes + res.gaps, 0);
+
+	/* Once fixed, later pure ACKs (a keep-alive, one far behind, one far
+	 * ahead) move nothing; the stream goes on from where it was. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 8000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 8000, data, 100, 100, 0);
+	ts_reasm_segment(r, d, A, 8099, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, A, 8000 - 40000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, A, 8000 + 40000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 8100, data + 100, 100, 100, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 200);
+	CHECK_EQ_INT(res.gaps, 0);
+	CHECK(memcmp(out.bytes, data, 200) == 0);
+
+	/* A data segment fixes the start before any ACK: an ACK after it from
+	 * before (a stale one) does not move it back. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, PA, 9100, data + 100, 100, 100, 0);
+	ts_reasm_segment(r, d, A, 9000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 9000, data, 100, 100, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 100);
+	CHECK_EQ_INT(res.gaps, 0);
+	CHECK_EQ_INT(st->before_start, 100);
+
+	/* A stray ACK, then the handshake: the SYN's start wins. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 123456789, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 20000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 20001, data, 100, 100, 0);
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 100);
+	CHECK_EQ_INT(res.gaps, 0);
+
+	/* A RST after an ACK start is judged from that start. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, A, 30000, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, TS_TCP_RST, 30000 + 70000, NULL, 0, 0, 65535);
+	CHECK(!ts_reasm_dir_closed(d));
+	ts_reasm_segment(r, d, TS_TCP_RST, 30000 + 700, NULL, 0, 0, 65535);
+	CHECK(ts_reasm_dir_closed(d));
+	ts_reasm_dir_end(r, d, NULL);
+	ts_reasm_free(r);
+}
+
+/* A payload a snap length cut whole (captured 0 of wire_len bytes) is no
+ * pure ACK: its bytes are a gap, as soon as delivery reaches them, and a
+ * stream ending with one ends with that gap. */
+static void test_payload_cut_whole(void)
+{
+	static uint8_t data[300];
+	memset(data, 'y', sizeof(data));
+	struct ts_reasm_config cfg;
+	ts_reasm_config_default(&cfg);
+	struct ts_reasm *r = ts_reasm_new(&cfg);
+	struct ts_reasm_dir_result res;
+	const uint8_t PA = TS_TCP_PSH | TS_TCP_ACK;
+	struct ts_reasm_dir *d = fresh_dir(r);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 100, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 101, data, 100, 100, 0);
+	ts_reasm_segment(r, d, PA, 201, data, 0, 100, 0); /* [100, 200) cut whole */
+	CHECK_EQ_INT(out.end, 200);                       /* given up at once */
+	ts_reasm_segment(r, d, PA, 301, data, 100, 100, 0);
+	ts_reasm_segment(r, d, PA, 401, data, 0, 50, 0); /* the last one too */
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 200);
+	CHECK_EQ_INT(res.gaps, 2);
+	CHECK_EQ_INT(res.gap_bytes, 150);
+	CHECK_EQ_INT(out.end, 350);
+	CHECK(out.kind[99] == 1 && out.kind[100] == 2 && out.kind[200] == 1 && out.kind[300] == 2);
+
+	/* Out of order: held bytes after a cut one are not gapped over. */
+	d = fresh_dir(r);
+	ts_reasm_segment(r, d, TS_TCP_SYN, 100, NULL, 0, 0, 0);
+	ts_reasm_segment(r, d, PA, 201, data, 100, 100, 0); /* held at 100 */
+	ts_reasm_segment(r, d, PA, 101, data, 0, 150, 0);   /* [0, 150) cut whole */
+	CHECK_EQ_INT(out.end, 200); /* a gap up to the held piece, then it */
+	ts_reasm_dir_end(r, d, &res);
+	CHECK_EQ_INT(res.bytes, 100);
+	CHECK_EQ_INT(res.gaps, 1);
+	CHECK_EQ_INT(res.gap_bytes, 100);
+	ts_reasm_free(r);
+}
+
 int main(void)
 {
 	RUN(test_fin_and_rst);
@@ -487,5 +639,7 @@ int main(void)
 	RUN(test_caps);
 	RUN(test_injected_fin_and_snapped_stream);
 	RUN(test_history_ring);
+	RUN(test_pure_ack_start);
+	RUN(test_payload_cut_whole);
 	return check_exit_code();
 }

@@ -24,8 +24,14 @@ accepted when its offset minus the next expected offset lies in [0, window],
 the window being the other side's last advertised (non-SYN) window, scaled by
 that side's SYN window-scale option only when both SYNs offered one (0 when
 unknown: the RST is then accepted). A SYN takes one sequence number; a
-direction starts at the first segment seen in it that carries data, SYN, FIN
-or RST; bytes before that start are not part of the stream.
+direction starts at the first segment seen in it: at its first byte for one
+with data, SYN, FIN or RST; at its sequence number for a pure ACK (no data,
+no SYN, FIN or RST: the sender's next byte), provisionally: if the next
+segment with data, SYN, FIN or RST is a SYN, the start is the SYN's; if it
+starts exactly one byte past the ACK's sequence number, the ACK was a
+keep-alive (next byte minus one) and the start moves there; otherwise it
+stays. Pure ACKs after the start change nothing. Bytes before the start are
+not part of the stream.
 
 streams-X.expect.json is a JSON list, one object per direction of every TCP
 flow (flow ids 1-based in the order of each flow's first packet; "c2s" is from
@@ -555,6 +561,32 @@ def case_midstream():
     return R, {(1, "c2s"): (stream, [], 0), (1, "s2c"): (resp, [], 0)}
 
 
+def case_midstream_ack():
+    R = []
+    # No handshake, and each side's first segment is a pure ACK. The
+    # client's is at its next sequence number, and its data then arrives out
+    # of order: [100, 200) before [0, 100), so the start the ACK fixed is
+    # what lets [0, 100) in. The server's is a keep-alive (its next sequence
+    # number minus one, no data): no byte is missing before its data.
+    c = Conn(R, 40017, 0x6b6b0000, 0xb6b60000)
+    stream = fill("mid-ack-c2s", 260)
+    resp = fill("mid-ack-s2c", 200)
+    c.send(CLIENT, ACK, 0)
+    c.send(SERVER, ACK, -1)
+    c.send(CLIENT, PA, 100, stream[100:200])
+    c.send(CLIENT, PA, 0, stream[0:100])
+    c.send(SERVER, PA, 0, resp[0:120])
+    # Pure ACKs once the start is fixed move nothing: keep-alives from both
+    # sides, and a client ACK with a sequence number far behind.
+    c.send(CLIENT, ACK, 199)
+    c.send(SERVER, ACK, 119)
+    c.send(CLIENT, ACK, -5000)
+    c.send(CLIENT, PA, 200, stream[200:260])
+    c.send(SERVER, PA, 120, resp[120:200])
+    c.close(CLIENT)
+    return R, {(1, "c2s"): (stream, [], 0), (1, "s2c"): (resp, [], 0)}
+
+
 def case_ipv6():
     R = []
     c = Conn(R, 40014, 0xccddeeff, 0x22360679, v6=True)
@@ -634,6 +666,7 @@ CASES = [
     ("rst-out-of-window", case_rst_out_of_window),
     ("data-after-fin", case_data_after_fin),
     ("midstream", case_midstream),
+    ("midstream-ack", case_midstream_ack),
     ("ipv6", case_ipv6),
     ("snapped", case_snapped),
     ("port-reuse", case_port_reuse),
@@ -726,6 +759,7 @@ class DirModel:
 
     def __init__(self):
         self.base = None
+        self.ack_start = False  # the start is a pure ACK's, not yet confirmed
         self.bytes = {}
         self.fin = None
         self.known_end = 0
@@ -740,11 +774,19 @@ class DirModel:
 
     def segment(self, s, window):
         syn, fin, rst = s.flags & SYN, s.flags & FIN, s.flags & RST
-        if not (s.wire_len or syn or fin or rst) or self.reset:
+        if self.reset:
             return
-        data_seq = s.seq + 1 if syn else s.seq
+        if not (s.wire_len or syn or fin or rst):
+            if self.base is None:
+                self.base, self.ack_start = s.seq, True
+            return
+        data_seq = (s.seq + 1 if syn else s.seq) % MOD
         if self.base is None:
             self.base = data_seq
+        elif self.ack_start:
+            if syn or data_seq == (self.base + 1) % MOD:
+                self.base = data_seq
+            self.ack_start = False
         off = signed32(data_seq - self.base)
         if rst:
             rel = off - self.next_expected()
