@@ -45,8 +45,10 @@ struct ts_reasm_dir {
 	 * stream pays for what it delivered, not for the whole cap. */
 	uint8_t *history;
 	uint32_t hist_size;
-	bool history_short;    /* not made or not grown (no memory): counted once */
-	bool finished;         /* ended (closed, or at the end): held memory given back */
+	bool history_short; /* not made or not grown (no memory): counted once */
+	bool finished;      /* ended (closed, or at the end): held memory given back */
+	bool gap_open;      /* [gap_from, next) given up, not reported yet (see gap()) */
+	uint64_t gap_from;
 	uint64_t history_from; /* the lowest offset whose byte is in the ring */
 };
 
@@ -168,10 +170,42 @@ static void history_free(struct ts_reasm *r, struct ts_reasm_dir *d)
 	d->hist_size = 0;
 }
 
+/* Report the gap that ends at `next`, if one is open. */
+static void flush_gap(struct ts_reasm *r, struct ts_reasm_dir *d)
+{
+	if (!d->gap_open)
+		return;
+	d->gap_open = false;
+	uint64_t n = d->next - d->gap_from;
+	if (d->sink.gap)
+		d->sink.gap(d->sink.ctx, d->gap_from, n);
+	r->st.gaps++;
+	r->st.gap_bytes += n;
+	d->result.gaps++;
+	d->result.gap_bytes += n;
+}
+
+/* Give up [next, until). Reported when the next bytes are delivered or the
+ * direction ends, so that holes which meet (payloads a snap length cut
+ * whole, one after another) make one gap, not one per segment. */
+static void gap(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
+{
+	(void)r;
+	if (until <= d->next)
+		return;
+	if (!d->gap_open) {
+		d->gap_open = true;
+		d->gap_from = d->next;
+	}
+	d->next = until;
+	d->history_from = until; /* the ring holds nothing for the gap */
+}
+
 static void deliver(struct ts_reasm *r, struct ts_reasm_dir *d, const uint8_t *p, uint32_t n)
 {
 	if (!n)
 		return;
+	flush_gap(r, d);
 	if (d->sink.data)
 		d->sink.data(d->sink.ctx, d->next, p, n);
 	if (r->cfg.history && !d->finished) {
@@ -193,20 +227,6 @@ static void release(struct ts_reasm *r, struct ts_reasm_dir *d, struct piece *p)
 	d->held_cost -= cost;
 	r->st.buffered -= cost;
 	free(p);
-}
-
-static void gap(struct ts_reasm *r, struct ts_reasm_dir *d, uint64_t until)
-{
-	if (until <= d->next)
-		return;
-	if (d->sink.gap)
-		d->sink.gap(d->sink.ctx, d->next, until - d->next);
-	r->st.gaps++;
-	r->st.gap_bytes += until - d->next;
-	d->result.gaps++;
-	d->result.gap_bytes += until - d->next;
-	d->next = until;
-	d->history_from = until; /* the ring holds nothing for the gap */
 }
 
 /* Deliver the held pieces that now start at (or before) `next`; a piece's
@@ -399,6 +419,7 @@ static void finish(struct ts_reasm *r, struct ts_reasm_dir *d)
 		gap(r, d, d->fin_off);
 	if (d->next < d->seen_end)
 		gap(r, d, d->seen_end);
+	flush_gap(r, d);
 	history_free(r, d);
 }
 

@@ -6,7 +6,8 @@
  * overlap, the bytes seen first win (they are the ones the classifier saw);
  * a later copy with different bytes counts as an inconsistency. Holes that
  * never fill (capture loss, a memory cap) become explicit gap records, never
- * silently skipped. Sequence numbers wrap; offsets are 64-bit.
+ * silently skipped; holes that meet make one record. Sequence numbers wrap;
+ * offsets are 64-bit.
  *
  * Where a direction starts: at the first segment seen in it. A SYN starts it
  * after the SYN's sequence number, data, a FIN or a RST at their sequence

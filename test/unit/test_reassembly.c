@@ -344,7 +344,9 @@ static void test_injected_fin_and_snapped_stream(void)
 	ts_reasm_segment(r, d, TS_TCP_SYN, 5000, NULL, 0, 0, 0);
 	for (uint32_t i = 0; i < 20; i++) /* 1400 bytes each on the wire, 42 captured */
 		ts_reasm_segment(r, d, TS_TCP_ACK, 5001 + i * 1400, block, 42, 1400, 0);
-	CHECK_EQ_INT(out.end, 20 * 1400); /* delivered as it went: nothing held */
+	/* Delivered as it went, nothing held; the last cut tail is reported
+	 * with the next bytes or at the end. */
+	CHECK_EQ_INT(out.end, 19 * 1400 + 42);
 	ts_reasm_dir_end(r, d, &res);
 	CHECK_EQ_INT(res.bytes, 20 * 42);
 	CHECK_EQ_INT(res.gaps, 20);
@@ -594,12 +596,14 @@ static void test_pure_ack_start(void)
 }
 
 /* A payload a snap length cut whole (captured 0 of wire_len bytes) is no
- * pure ACK: its bytes are a gap, as soon as delivery reaches them, and a
- * stream ending with one ends with that gap. */
+ * pure ACK: its bytes are a gap, given up at once (what follows is not held
+ * behind it), one gap for holes that meet, and a stream ending with one ends
+ * with that gap. */
 static void test_payload_cut_whole(void)
 {
-	static uint8_t data[300];
-	memset(data, 'y', sizeof(data));
+	static uint8_t data[400];
+	for (uint32_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 3 + 1);
 	struct ts_reasm_config cfg;
 	ts_reasm_config_default(&cfg);
 	struct ts_reasm *r = ts_reasm_new(&cfg);
@@ -608,27 +612,31 @@ static void test_payload_cut_whole(void)
 	struct ts_reasm_dir *d = fresh_dir(r);
 	ts_reasm_segment(r, d, TS_TCP_SYN, 100, NULL, 0, 0, 0);
 	ts_reasm_segment(r, d, PA, 101, data, 100, 100, 0);
-	ts_reasm_segment(r, d, PA, 201, data, 0, 100, 0); /* [100, 200) cut whole */
-	CHECK_EQ_INT(out.end, 200);                       /* given up at once */
-	ts_reasm_segment(r, d, PA, 301, data, 100, 100, 0);
-	ts_reasm_segment(r, d, PA, 401, data, 0, 50, 0); /* the last one too */
+	ts_reasm_segment(r, d, PA, 201, data + 100, 0, 100, 0); /* [100, 200) cut whole */
+	ts_reasm_segment(r, d, PA, 301, data + 200, 0, 50, 0);  /* [200, 250) too */
+	ts_reasm_segment(r, d, PA, 351, data + 250, 100, 100, 0);
+	CHECK_EQ_INT(out.end, 350);                            /* not held behind the cut ones */
+	ts_reasm_segment(r, d, PA, 451, data + 350, 0, 50, 0); /* the last one cut too */
 	ts_reasm_dir_end(r, d, &res);
 	CHECK_EQ_INT(res.bytes, 200);
 	CHECK_EQ_INT(res.gaps, 2);
-	CHECK_EQ_INT(res.gap_bytes, 150);
-	CHECK_EQ_INT(out.end, 350);
-	CHECK(out.kind[99] == 1 && out.kind[100] == 2 && out.kind[200] == 1 && out.kind[300] == 2);
+	CHECK_EQ_INT(res.gap_bytes, 200);
+	CHECK_EQ_INT(out.end, 400);
+	CHECK(out.kind[99] == 1 && out.kind[100] == 2 && out.kind[249] == 2 && out.kind[250] == 1 &&
+	      out.kind[349] == 1 && out.kind[350] == 2);
+	CHECK(memcmp(out.bytes, data, 100) == 0 && memcmp(out.bytes + 250, data + 250, 100) == 0);
 
 	/* Out of order: held bytes after a cut one are not gapped over. */
 	d = fresh_dir(r);
 	ts_reasm_segment(r, d, TS_TCP_SYN, 100, NULL, 0, 0, 0);
-	ts_reasm_segment(r, d, PA, 201, data, 100, 100, 0); /* held at 100 */
-	ts_reasm_segment(r, d, PA, 101, data, 0, 150, 0);   /* [0, 150) cut whole */
+	ts_reasm_segment(r, d, PA, 201, data + 100, 100, 100, 0); /* held at 100 */
+	ts_reasm_segment(r, d, PA, 101, data, 0, 150, 0);         /* [0, 150) cut whole */
 	CHECK_EQ_INT(out.end, 200); /* a gap up to the held piece, then it */
 	ts_reasm_dir_end(r, d, &res);
 	CHECK_EQ_INT(res.bytes, 100);
 	CHECK_EQ_INT(res.gaps, 1);
 	CHECK_EQ_INT(res.gap_bytes, 100);
+	CHECK(memcmp(out.bytes + 100, data + 100, 100) == 0);
 	ts_reasm_free(r);
 }
 
