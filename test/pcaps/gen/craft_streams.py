@@ -622,6 +622,27 @@ def case_snapped():
     return R, {(1, "c2s"): (c_got, [194, 94], 0), (1, "s2c"): (s_got, [394, 494], 0)}
 
 
+def case_snapped_whole():
+    R = []
+    c = Conn(R, 40018, 0xeeff0011, 0x30102030)
+    c.handshake()
+    # 54 bytes of headers and a 54-byte caplen: these payloads are cut
+    # whole, captured 0 of their bytes. Two in a row make one gap; the last
+    # segment of the direction is one of them.
+    stream = fill("snap-whole-c2s", 400)
+    c.send(CLIENT, PA, 0, stream[0:100])
+    c.send(CLIENT, PA, 100, stream[100:200], caplen=54)
+    c.send(CLIENT, PA, 200, stream[200:250], caplen=54)
+    c.send(CLIENT, PA, 250, stream[250:350])
+    c.send(CLIENT, PA, 350, stream[350:400], caplen=54)
+    c.ack(SERVER)
+    resp = http_response("snap-whole-s2c", 100)
+    c.send(SERVER, PA, 0, resp)
+    c.ack(CLIENT)
+    return R, {(1, "c2s"): (stream[0:100] + stream[250:350], [150, 50], 0),
+               (1, "s2c"): (resp, [], 0)}
+
+
 def case_port_reuse():
     R = []
     # One 4-tuple, three connections. The first closes with FIN, FIN, ACK;
@@ -669,6 +690,7 @@ CASES = [
     ("midstream-ack", case_midstream_ack),
     ("ipv6", case_ipv6),
     ("snapped", case_snapped),
+    ("snapped-whole", case_snapped_whole),
     ("port-reuse", case_port_reuse),
 ]
 
