@@ -75,6 +75,13 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 	        "# Each table's chains are replaced in one commit (restore --noflush), so a\n"
 	        "# second apply never leaves a moment without the rules.\n",
 	        ifc, g->queue_first, g->queue_last, m->mask);
+	/* Nothing is changed unless every tool is there: half a firewall
+	 * (IPv4 without IPv6) would forward the other family. */
+	fprintf(out, "for tool in iptables-legacy-restore ip6tables-legacy-restore iptables-legacy "
+	             "ip6tables-legacy ip; do\n"
+	             "\tcommand -v $tool >/dev/null || { echo \"torsieve rules: $tool is missing "
+	             "(Debian: iptables, iproute2); nothing was changed\" >&2; exit 1; }\n"
+	             "done\n");
 	for (int f = 0; f < 2; f++) {
 		const struct family *fam = &families[f];
 		const char *t = fam->ipt;
@@ -83,6 +90,10 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 		/* Every client packet is judged; without torsieve the kernel
 		 * drops it (no --queue-bypass). */
 		fprintf(out, "*raw\n:torsieve-queue - [0:0]\n");
+		/* A client packet whose source would not be routed back to the
+		 * client side is forged: it is dropped before anything answers it
+		 * (a reset or an ICMP error would go to the forged address). */
+		fprintf(out, "-A torsieve-queue -i %s -m rpfilter --invert -j DROP\n", ifc);
 		/* The fast path: a packet of a connection torsieve's transparent
 		 * listener already accepted (so judged divert) skips the queue;
 		 * no client can make such a socket exist. */
@@ -150,13 +161,18 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 			        chains[c][1], chains[c][2]);
 		/* Marked packets are delivered locally: to the TPROXY listeners, and
 		 * to INPUT where REJECT answers them. */
-		for (int k = TS_MARK_DIVERT; k < TS_MARK_COUNT; k++)
+		for (int k = TS_MARK_DIVERT; k < TS_MARK_COUNT; k++) {
+			/* `ip rule show` leaves out a full mask */
+			char shown[16] = "";
+			if (m->mask != 0xffffffffu)
+				snprintf(shown, sizeof(shown), "/0x%" PRIx32, m->mask);
 			fprintf(out,
-			        "%s rule show | grep -q 'fwmark 0x%" PRIx32 "/0x%" PRIx32
-			        " lookup %" PRIu32 "$' || %s rule add fwmark 0x%" PRIx32
-			        "/0x%" PRIx32 " lookup %" PRIu32 "\n",
-			        fam->ip, m->v[k], m->mask, g->route_table, fam->ip, m->v[k],
-			        m->mask, g->route_table);
+			        "%s rule show | grep -q 'fwmark 0x%" PRIx32 "%s lookup %" PRIu32
+			        "$' || %s rule add fwmark 0x%" PRIx32 "/0x%" PRIx32 " lookup %" PRIu32
+			        "\n",
+			        fam->ip, m->v[k], shown, g->route_table, fam->ip, m->v[k], m->mask,
+			        g->route_table);
+		}
 		fprintf(out, "%s route replace local %s dev lo table %" PRIu32 "\n", fam->ip,
 		        fam->any, g->route_table);
 	}

@@ -170,11 +170,17 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	for (;;) {
+	for (unsigned n = 1;; n++) {
 		struct ts_packet pkt;
 		enum ts_source_status st = ts_source_next(w->src, &pkt);
 		if (st == TS_SOURCE_PACKET) {
 			ts_engine_packet(&w->engine, &pkt);
+			/* Under a steady stream, verdicts go out every so often rather
+			 * than only when the socket runs dry. */
+			if (n % 64 == 0 && ts_nfq_flush(w->src) < 0) {
+				worker_fail(w, "sending verdicts failed");
+				return;
+			}
 			continue;
 		}
 		if (st == TS_SOURCE_AGAIN)
@@ -192,7 +198,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct worker *w = arg;
 	ts_engine_tick(&w->engine, now_usec());
-	ts_nfq_flush(w->src);
+	if (ts_nfq_flush(w->src) < 0)
+		worker_fail(w, "sending verdicts failed");
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -260,7 +267,7 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 	        .queue_maxlen = p->gateway.queue_length,
 	        .rcvbuf = p->gateway.queue_buffer,
 	};
-	w->rejecter = ts_rejecter_open(p->gateway.reject_rate, err, sizeof(err));
+	w->rejecter = ts_rejecter_open(p->gateway.reject_rate, p->gateway.iface, err, sizeof(err));
 	if (!w->rejecter) {
 		ts_log(LOG_ERR, "%s", err);
 		return -1;
@@ -365,10 +372,22 @@ static int run(const struct ts_policy *p)
 			return TS_EXIT_FAILURE;
 		}
 	}
-	ts_log(LOG_NOTICE,
-	       "running: %s (%u rules), queue %u-%u, client interface %s, mark mask 0x%x%s%s",
-	       p->source, p->rule_count, g->queue_first, g->queue_last, g->iface, g->mark_mask,
-	       run_user ? ", as user " : "", run_user ? run_user : "");
+	/* The signal handlers first: a SIGHUP sent as soon as "running" is
+	 * logged must find them, not the default action. */
+	main_base = event_base_new();
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+	struct event *sev[4] = {0};
+	for (size_t i = 0; main_base && i < 4; i++) {
+		sev[i] = evsignal_new(main_base, sigs[i], on_signal, NULL);
+		if (!sev[i] || event_add(sev[i], NULL) < 0) {
+			event_base_free(main_base);
+			main_base = NULL;
+		}
+	}
+	if (!main_base) {
+		ts_log(LOG_ERR, "cannot set up the signal handling");
+		return TS_EXIT_FAILURE;
+	}
 
 	/* Signals go to the main thread's loop only. */
 	sigset_t all, old;
@@ -388,25 +407,18 @@ static int run(const struct ts_policy *p)
 		workers[i].started = true;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ts_log(LOG_NOTICE,
+	       "running: %s (%u rules), queue %u-%u, client interface %s, mark mask 0x%x%s%s",
+	       p->source, p->rule_count, g->queue_first, g->queue_last, g->iface, g->mark_mask,
+	       run_user ? ", as user " : "", run_user ? run_user : "");
 
-	main_base = event_base_new();
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
-	struct event *sev[4] = {0};
-	for (size_t i = 0; main_base && i < 4; i++) {
-		sev[i] = evsignal_new(main_base, sigs[i], on_signal, NULL);
-		if (sev[i])
-			event_add(sev[i], NULL);
-	}
 	signal(SIGPIPE, SIG_IGN);
-	if (main_base)
-		event_base_dispatch(main_base);
-	else
-		ts_log(LOG_ERR, "cannot set up the signal loop");
+	event_base_dispatch(main_base);
 
 	for (size_t i = 0; i < worker_count; i++)
 		atomic_store(&workers[i].stop, true);
 	wake_all();
-	int rc = main_base ? TS_EXIT_OK : TS_EXIT_FAILURE;
+	int rc = TS_EXIT_OK;
 	for (size_t i = 0; i < worker_count; i++) {
 		pthread_join(workers[i].thread, NULL);
 		if (atomic_load(&workers[i].failed))
@@ -415,8 +427,7 @@ static int run(const struct ts_policy *p)
 	for (size_t i = 0; i < 4; i++)
 		if (sev[i])
 			event_free(sev[i]);
-	if (main_base)
-		event_base_free(main_base);
+	event_base_free(main_base);
 	return rc;
 }
 

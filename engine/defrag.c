@@ -462,9 +462,15 @@ void ts_defrag_add(struct ts_defrag *df, const struct ts_packet *pkt, const stru
 			             false);
 		t = tracker_new(df, &k, hash, now_usec);
 	}
-	while (df->stats.memory + cost > df->cfg.memory && df->fifo_head != NONE &&
-	       &df->trackers[df->fifo_head] != t)
-		tracker_drop(df, &df->trackers[df->fifo_head], TS_DEFRAG_EVICTED, NULL, false);
+	/* Make room by pushing out the oldest other datagrams; this one is
+	 * too big only if it alone does not fit. */
+	uint32_t idx = df->fifo_head, self = (uint32_t)(t - df->trackers);
+	while (df->stats.memory + cost > df->cfg.memory && idx != NONE) {
+		uint32_t next = df->trackers[idx].fifo_next;
+		if (idx != self)
+			tracker_drop(df, &df->trackers[idx], TS_DEFRAG_EVICTED, NULL, false);
+		idx = next;
+	}
 	if (df->stats.memory + cost > df->cfg.memory) {
 		tracker_drop(df, t, TS_DEFRAG_TOO_BIG, &in, false);
 		return;

@@ -258,6 +258,7 @@ static void defrag_done(void *ctx, const struct ts_defrag_result *r)
 		        .ts_usec = head->ts_usec,
 		        .index = head->index,
 		        .link = TS_LINK_RAW,
+		        .iface = head->iface,
 		};
 		ts_decode_ip(r->datagram, r->caplen, r->len, &dgram);
 		/* The datagram has the head fragment's link layer: MAC rules and

@@ -32,10 +32,11 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+/* ICMP messages no error may answer. */
 static bool is_icmp_error(uint8_t type, bool v6)
 {
 	if (v6)
-		return type < 128; /* RFC 4443: 0-127 are errors */
+		return type < 128 || type == 137; /* errors, and redirects (RFC 4443 2.4 e.2) */
 	return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
 }
 

@@ -1034,8 +1034,14 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 		g->reject_rate = (uint32_t)v;
 	} else if (ts_tok_is(cur(ps), "route-table")) {
 		next(ps);
-		if (!token_number(ps, 1, 0xfffffffeu, "a routing table number from 1", &v))
+		/* 253-255 are the kernel's default, main and local tables */
+		if (!token_number(ps, 1, 0xfffffffeu, "a routing table number other than 253-255",
+		                  &v))
 			return false;
+		if (v >= 253 && v <= 255) {
+			expected(ps, "a routing table number other than 253-255");
+			return false;
+		}
 		g->route_table = (uint32_t)v;
 	} else {
 		*known = false;

@@ -22,7 +22,8 @@ struct ts_rejecter {
 	uint8_t buf[TS_ICMP_ERROR_MAX];
 };
 
-struct ts_rejecter *ts_rejecter_open(uint32_t rate_per_second, char *err, size_t errlen)
+struct ts_rejecter *ts_rejecter_open(uint32_t rate_per_second, const char *iface, char *err,
+                                     size_t errlen)
 {
 	struct ts_rejecter *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -40,6 +41,15 @@ struct ts_rejecter *ts_rejecter_open(uint32_t rate_per_second, char *err, size_t
 	    setsockopt(r->fd6, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0 ||
 	    setsockopt(r->fd6, SOL_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof(hops)) < 0) {
 		snprintf(err, errlen, "reject: raw sockets for ICMP errors: %s (needs root)",
+		         strerror(errno));
+		ts_rejecter_close(r);
+		return NULL;
+	}
+	/* A forged client source must not turn an error into a message to the
+	 * internet: the errors leave through the client interface only. */
+	if (setsockopt(r->fd4, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface)) < 0 ||
+	    setsockopt(r->fd6, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface)) < 0) {
+		snprintf(err, errlen, "reject: binding the ICMP sockets to %s: %s", iface,
 		         strerror(errno));
 		ts_rejecter_close(r);
 		return NULL;

@@ -17,8 +17,8 @@
 
 #include "torsieve/nfqueue.h"
 
-/* The largest packet (a GSO one) plus netlink headers, several times over,
- * so one recv can bring many packets. */
+/* Room for the largest packet (a GSO one) and its netlink headers; one
+ * recv brings one message. */
 #define RECV_BUFFER (4 * (0xffff + 4096))
 #define COPY_RANGE  0xffff
 #define ETH_HLEN    14
@@ -40,12 +40,14 @@ struct nfq_source {
 	/* ids received and not yet given a verdict, ascending */
 	uint32_t *pending;
 	size_t pending_count, pending_cap;
+	bool untracked; /* pending overflowed: no more batch verdicts */
+	bool failed;    /* a verdict could not be sent */
 	/* the run of verdicts not sent yet: ids first..last, one verdict */
 	bool run_active;
 	uint32_t run_first, run_last, run_mark;
 	bool run_accept;
 	struct ts_nfq_stats stats;
-	struct iface_name ifaces[IFACE_CACHE]; /* names handed out stay valid */
+	struct iface_name ifaces[IFACE_CACHE]; /* never overwritten: packets point at the names */
 	char msg[8192];                        /* one verdict or config message */
 };
 
@@ -59,26 +61,30 @@ static const char *iface_name(struct nfq_source *s, uint32_t index)
 {
 	if (!index)
 		return NULL;
-	size_t slot = index % IFACE_CACHE;
-	struct iface_name *n = &s->ifaces[slot];
-	if (n->index != index) {
-		char name[IF_NAMESIZE];
-		if (!if_indextoname(index, name))
-			return NULL;
-		n->index = index;
-		memcpy(n->name, name, sizeof(name));
+	for (size_t i = 0; i < IFACE_CACHE; i++) {
+		struct iface_name *n = &s->ifaces[(index + i) % IFACE_CACHE];
+		if (n->index == index)
+			return n->name;
+		if (n->index == 0) {
+			char name[IF_NAMESIZE];
+			if (!if_indextoname(index, name))
+				return NULL;
+			n->index = index;
+			memcpy(n->name, name, sizeof(name));
+			return n->name;
+		}
 	}
-	return n->name;
+	return NULL; /* more interfaces than the cache: `on` rules do not match */
 }
 
 static void pending_add(struct nfq_source *s, uint32_t id)
 {
 	if (s->pending_count == s->pending_cap) {
-		/* More outstanding than the queue can hold means verdicts went
-		 * missing; drop the oldest record of them (batching then only
-		 * risks covering a packet the kernel no longer has). */
-		memmove(s->pending, s->pending + 1, (s->pending_cap - 1) * sizeof(*s->pending));
-		s->pending_count--;
+		/* More waiting than the kernel's queue can hold means ids went
+		 * missing from this record: from now on a batch could cover a
+		 * packet we do not know waits, so there are no more batches. */
+		s->untracked = true;
+		return;
 	}
 	s->pending[s->pending_count++] = id;
 }
@@ -105,35 +111,47 @@ static int send_msg(struct nfq_source *s, struct nlmsghdr *nlh)
 	return 0;
 }
 
+static int send_single(struct nfq_source *s, uint32_t id, bool accept, uint32_t mark)
+{
+	struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT, s->cfg.queue);
+	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
+	if (accept)
+		nfq_nlmsg_verdict_put_mark(nlh, mark);
+	return send_msg(s, nlh);
+}
+
 static int run_send(struct nfq_source *s)
 {
 	if (!s->run_active)
 		return 0;
 	s->run_active = false;
-	/* A batch covers every waiting id up to run_last: only when none below
-	 * the run still waits. */
-	bool batch = s->run_first != s->run_last &&
-	             (s->pending_count == 0 || (int32_t)(s->pending[0] - s->run_last) > 0);
-	if (!batch) {
-		for (uint32_t id = s->run_first;; id++) {
-			struct nlmsghdr *nlh =
-			        nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT, s->cfg.queue);
-			nfq_nlmsg_verdict_put(nlh, (int)id, s->run_accept ? NF_ACCEPT : NF_DROP);
-			if (s->run_accept)
-				nfq_nlmsg_verdict_put_mark(nlh, s->run_mark);
-			if (send_msg(s, nlh) < 0)
-				return -1;
-			if (id == s->run_last)
-				break;
-		}
+	/* The run's ids are still in pending (they leave it once sent). A batch
+	 * verdict covers every waiting id up to run_last, so it is only sent
+	 * when the lowest waiting id is the run's first: nothing below the run
+	 * (a held fragment) still waits for a verdict of its own. */
+	size_t n = (size_t)(s->run_last - s->run_first) + 1;
+	bool batch = n > 1 && !s->untracked && s->pending_count >= n &&
+	             s->pending[0] == s->run_first && s->pending[n - 1] == s->run_last;
+	if (batch) {
+		struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT_BATCH, s->cfg.queue);
+		nfq_nlmsg_verdict_put(nlh, (int)s->run_last, s->run_accept ? NF_ACCEPT : NF_DROP);
+		if (s->run_accept)
+			nfq_nlmsg_verdict_put_mark(nlh, s->run_mark);
+		if (send_msg(s, nlh) < 0)
+			return -1;
+		s->stats.batches++;
+		memmove(s->pending, s->pending + n, (s->pending_count - n) * sizeof(*s->pending));
+		s->pending_count -= n;
 		return 0;
 	}
-	struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_VERDICT_BATCH, s->cfg.queue);
-	nfq_nlmsg_verdict_put(nlh, (int)s->run_last, s->run_accept ? NF_ACCEPT : NF_DROP);
-	if (s->run_accept)
-		nfq_nlmsg_verdict_put_mark(nlh, s->run_mark);
-	s->stats.batches++;
-	return send_msg(s, nlh);
+	for (uint32_t id = s->run_first;; id++) {
+		if (send_single(s, id, s->run_accept, s->run_mark) < 0)
+			return -1;
+		pending_remove(s, id);
+		if (id == s->run_last)
+			break;
+	}
+	return 0;
 }
 
 void ts_nfq_verdict(struct ts_source *src, uint32_t id, bool accept, uint32_t mark,
@@ -141,7 +159,6 @@ void ts_nfq_verdict(struct ts_source *src, uint32_t id, bool accept, uint32_t ma
 {
 	struct nfq_source *s = nfq_of(src);
 	uint32_t new_mark = (old_mark & ~mark_mask) | (mark & mark_mask);
-	pending_remove(s, id);
 	if (accept)
 		s->stats.accepted++;
 	else
@@ -151,7 +168,8 @@ void ts_nfq_verdict(struct ts_source *src, uint32_t id, bool accept, uint32_t ma
 		s->run_last = id;
 		return;
 	}
-	run_send(s);
+	if (run_send(s) < 0)
+		s->failed = true;
 	s->run_active = true;
 	s->run_first = s->run_last = id;
 	s->run_accept = accept;
@@ -161,17 +179,30 @@ void ts_nfq_verdict(struct ts_source *src, uint32_t id, bool accept, uint32_t ma
 int ts_nfq_flush(struct ts_source *src)
 {
 	struct nfq_source *s = nfq_of(src);
-	int rc = run_send(s);
-	return rc < 0 && errno != ENOENT ? -1 : 0;
+	if (run_send(s) < 0)
+		s->failed = true;
+	/* A verdict the kernel did not take leaves its packet waiting with no
+	 * record of it: the caller stops (and the kernel drops on unbind). */
+	return s->failed ? -1 : 0;
 }
 
 /* One queued packet into *pkt. Returns false for a message to skip. */
 static bool parse_packet(struct nfq_source *s, struct nlmsghdr *nlh, struct ts_packet *pkt)
 {
 	struct nlattr *attr[NFQA_MAX + 1] = {0};
-	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] || !attr[NFQA_PAYLOAD])
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
 		return false;
 	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	if (!attr[NFQA_PAYLOAD]) {
+		/* A queued packet that came without its bytes cannot be judged:
+		 * dropped now, so no later batch verdict covers it. */
+		s->stats.received++;
+		s->stats.dropped++;
+		if (send_single(s, ntohl(ph->packet_id), false, 0) < 0)
+			s->failed = true;
+		return false;
+	}
 	uint8_t *payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
 	uint32_t plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	uint32_t wirelen = plen;

@@ -47,9 +47,11 @@ struct ts_reject_stats {
 
 struct ts_rejecter;
 
-/* Raw sockets for both families (needs CAP_NET_RAW and CAP_NET_ADMIN).
- * NULL with the reason in err. */
-struct ts_rejecter *ts_rejecter_open(uint32_t rate_per_second, char *err, size_t errlen);
+/* Raw sockets for both families, bound to the client interface iface so an
+ * error can only go back to the client side (needs CAP_NET_RAW and
+ * CAP_NET_ADMIN). NULL with the reason in err. */
+struct ts_rejecter *ts_rejecter_open(uint32_t rate_per_second, const char *iface, char *err,
+                                     size_t errlen);
 void ts_rejecter_close(struct ts_rejecter *r);
 
 /* Answer a packet (frame is the captured frame, d its decode) with kind,

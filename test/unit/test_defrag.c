@@ -407,6 +407,20 @@ static void test_memory_cap(void)
 	CHECK(result_count > before);
 	CHECK(ts_defrag_get_stats(df)->memory <= 3 * one);
 	ts_defrag_free(df);
+
+	/* The datagram a fragment joins is the oldest: the newer ones make
+	 * room, and it is not called too big while it fits alone. */
+	df = make(0, 3 * one, 0, TS_DEFRAG_FIRST);
+	feed(df, false, 20, &a, 0, 0); /* the oldest */
+	feed(df, false, 21, &a, 0, 0);
+	feed(df, false, 22, &a, 0, 0);
+	feed(df, false, 20, &b, 0, 0); /* datagram 20 needs room */
+	CHECK_EQ_INT(result_count, 1);
+	CHECK_EQ_INT(results[0].fate, TS_DEFRAG_EVICTED);
+	CHECK_EQ_INT(results[0].records, 1);
+	CHECK_EQ_INT(ts_defrag_get_stats(df)->fates[TS_DEFRAG_TOO_BIG], 0);
+	CHECK_EQ_INT(ts_defrag_get_stats(df)->held, 3);
+	ts_defrag_free(df);
 }
 
 static void test_timeout(void)
