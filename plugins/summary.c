@@ -62,8 +62,9 @@ static void json_summary(FILE *out, const struct ts_run_info *run, const struct 
 		const struct ts_flow_stats *f = &s->flows;
 		fprintf(out,
 		        ",\"flows\":{\"total\":%" PRIu64 ",\"tcp\":%" PRIu64 ",\"udp\":%" PRIu64
-		        ",\"other\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
-		        f->total, f->tcp, f->udp, f->other, f->evicted, f->expired);
+		        ",\"other\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"expired\":%" PRIu64
+		        ",\"reused\":%" PRIu64 "}",
+		        f->total, f->tcp, f->udp, f->other, f->evicted, f->expired, f->reused);
 		fprintf(out,
 		        ",\"streams\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
 		        ",\"gaps\":%" PRIu64 ",\"gap_bytes\":%" PRIu64
@@ -135,9 +136,9 @@ static void human_summary(FILE *out, const struct ts_run_info *run, const struct
 		        s->earlier_policy);
 	fprintf(out,
 	        "flows       %" PRIu64 " (tcp %" PRIu64 ", udp %" PRIu64 ", other %" PRIu64
-	        "; %" PRIu64 " expired, %" PRIu64 " evicted)\n",
+	        "; %" PRIu64 " expired, %" PRIu64 " evicted, %" PRIu64 " ended by port reuse)\n",
 	        s->flows.total, s->flows.tcp, s->flows.udp, s->flows.other, s->flows.expired,
-	        s->flows.evicted);
+	        s->flows.evicted, s->flows.reused);
 	fprintf(out,
 	        "streams     %" PRIu64 " TCP stream directions, %" PRIu64 " bytes; %" PRIu64
 	        " gaps (%" PRIu64 " bytes), %" PRIu64 " inconsistent overlaps\n",

@@ -822,7 +822,7 @@ def check_policy_cli(ts, pcaps):
                "missing.conf: No such file or directory" in r.stderr, r.stderr)
         r = run([ts, "check", "--default"])
         report("check --default: the shipped policy compiles",
-               r.returncode == 0 and "5 rules" in r.stdout, r.stdout + r.stderr)
+               r.returncode == 0 and "7 rules" in r.stdout, r.stdout + r.stderr)
         with open(os.path.join(os.path.dirname(pcaps), "..", "etc", "torsieve.conf")) as f:
             shipped = f.read()
         r = subprocess.run([ts, "check", "-c", "-"], input=shipped, capture_output=True,
@@ -835,7 +835,8 @@ def check_policy_cli(ts, pcaps):
         s_good = json.loads(run([ts, "replay", "-c", good, "--json", some]).stdout)
         report("replay without -c judges by the shipped policy",
                s_default["policy"] == "built-in:etc/torsieve.conf" and
-               [r["line"] for r in s_default["rules"]] == [14, 17, 20, 24, 28], s_default["policy"])
+               [r["line"] for r in s_default["rules"]] == [15, 16, 20, 23, 26, 30, 34],
+               s_default["policy"])
         report("replay -c judges by that policy; no match is the implicit drop",
                s_good["policy"] == good and [r["line"] for r in s_good["rules"]] == [2, 3] and
                s_good["default_drops"] == s_good["verdicts"]["drop"] - s_good["anomalous"] and

@@ -280,13 +280,13 @@ static void test_default_policy(void)
 		return;
 	enum ts_verdict v;
 	struct pkt web = ip_packet("10.77.0.23", "93.184.216.34", 6, 40000, 80);
-	CHECK_EQ_INT(judge(p, &web, &v), 17);
+	CHECK_EQ_INT(judge(p, &web, &v), 23);
 	CHECK_EQ_INT(v, TS_VERDICT_DIVERT);
 	struct pkt tls6 = ip_packet("fd77::23", "2001:db8::80", 6, 40000, 443);
 	judge(p, &tls6, &v);
 	CHECK_EQ_INT(v, TS_VERDICT_DIVERT);
 	struct pkt socks = ip_packet("10.77.0.23", "10.77.0.1", 6, 40000, 9050);
-	CHECK_EQ_INT(judge(p, &socks, &v), 14);
+	CHECK_EQ_INT(judge(p, &socks, &v), 20);
 	CHECK_EQ_INT(v, TS_VERDICT_PASS);
 	struct pkt socks_elsewhere = ip_packet("10.77.0.23", "198.51.100.1", 6, 40000, 9050);
 	judge(p, &socks_elsewhere, &v);
@@ -297,7 +297,10 @@ static void test_default_policy(void)
 	struct pkt quic = ip_packet("10.77.0.23", "93.184.216.34", 17, 5353, 443);
 	judge(p, &quic, &v);
 	CHECK_EQ_INT(v, TS_VERDICT_REJECT);
-	CHECK_EQ_INT(p->rules[3].reject, TS_REJECT_PORT_UNREACHABLE);
+	CHECK_EQ_INT(p->rules[5].reject, TS_REJECT_PORT_UNREACHABLE);
+	struct pkt dhcp = ip_packet("0.0.0.0", "255.255.255.255", 17, 68, 67);
+	CHECK_EQ_INT(judge(p, &dhcp, &v), 16);
+	CHECK_EQ_INT(v, TS_VERDICT_PASS);
 	struct pkt ntp = ip_packet("10.77.0.23", "193.0.0.1", 17, 123, 123);
 	judge(p, &ntp, &v);
 	CHECK_EQ_INT(v, TS_VERDICT_DROP);
