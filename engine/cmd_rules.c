@@ -218,8 +218,11 @@ static void nft_ruleset(FILE *out, const struct ts_gateway_config *g, const stru
 	        "table inet torsieve {\n"
 	        "\tchain queue {\n"
 	        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-	        "\t\tiifname \"%s\" queue ",
+	        "\t\tiifname \"%s\" fib saddr . iif oif missing drop\n",
 	        ifc);
+	if (g->fast_path)
+		fprintf(out, "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 accept\n", ifc);
+	fprintf(out, "\t\tiifname \"%s\" queue ", ifc);
 	if (g->queue_first == g->queue_last)
 		fprintf(out, "num %u\n", g->queue_first);
 	else
@@ -230,6 +233,11 @@ static void nft_ruleset(FILE *out, const struct ts_gateway_config *g, const stru
 	        "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 	        "\t\tiifname \"%s\" ct state invalid drop\n",
 	        ifc);
+	if (g->fast_path)
+		fprintf(out,
+		        "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 meta mark set meta "
+		        "mark & 0x%" PRIx32 " | 0x%" PRIx32 " accept\n",
+		        ifc, ~m->mask, m->v[TS_MARK_DIVERT]);
 	const char *fam[2] = {"ip", "ip6"};
 	for (int f = 0; f < 2; f++) {
 		fprintf(out,

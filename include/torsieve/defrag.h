@@ -1,8 +1,11 @@
 /*
  * IP defragmentation (IPv4 and IPv6) for the offline path. Inline, the
  * kernel's nf_defrag reassembles before NFQUEUE, so torsieve sees whole
- * datagrams there; replay does the same here, so a capture is judged the way
- * the gateway would have judged it.
+ * datagrams there; replay does the same here, so a capture is judged as
+ * whole datagrams, as the gateway judges them. One difference on purpose:
+ * Linux (since 4.19) drops IPv4 datagrams with overlapping fragments, while
+ * the default here is the stated policy of keeping the first copy
+ * (`set defrag-overlap drop` does what Linux does).
  *
  * The defragmenter keeps each fragment's whole record (frame bytes and
  * capture metadata), not only its payload: a held fragment has no verdict
