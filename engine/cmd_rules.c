@@ -168,8 +168,8 @@ static void apply_script(FILE *out, const struct ts_gateway_config *g, const str
 				snprintf(shown, sizeof(shown), "/0x%" PRIx32, m->mask);
 			fprintf(out,
 			        "%s rule show | grep -q 'fwmark 0x%" PRIx32 "%s lookup %" PRIu32
-			        "$' || %s rule add fwmark 0x%" PRIx32 "/0x%" PRIx32 " lookup %" PRIu32
-			        "\n",
+			        "$' || %s rule add fwmark 0x%" PRIx32 "/0x%" PRIx32
+			        " lookup %" PRIu32 "\n",
 			        fam->ip, m->v[k], shown, g->route_table, fam->ip, m->v[k], m->mask,
 			        g->route_table);
 		}
@@ -221,7 +221,8 @@ static void nft_ruleset(FILE *out, const struct ts_gateway_config *g, const stru
 	        "\t\tiifname \"%s\" fib saddr . iif oif missing drop\n",
 	        ifc);
 	if (g->fast_path)
-		fprintf(out, "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 accept\n", ifc);
+		fprintf(out, "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 accept\n",
+		        ifc);
 	fprintf(out, "\t\tiifname \"%s\" queue ", ifc);
 	if (g->queue_first == g->queue_last)
 		fprintf(out, "num %u\n", g->queue_first);
@@ -235,7 +236,8 @@ static void nft_ruleset(FILE *out, const struct ts_gateway_config *g, const stru
 	        ifc);
 	if (g->fast_path)
 		fprintf(out,
-		        "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 meta mark set meta "
+		        "\t\tiifname \"%s\" meta l4proto tcp socket transparent 1 meta mark set "
+		        "meta "
 		        "mark & 0x%" PRIx32 " | 0x%" PRIx32 " accept\n",
 		        ifc, ~m->mask, m->v[TS_MARK_DIVERT]);
 	const char *fam[2] = {"ip", "ip6"};
