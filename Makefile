@@ -140,10 +140,12 @@ fuzz: deps fuzzers
 bench: deps
 	$(Q)$(MAKE) --no-print-directory O=build/bench SANITIZE= CFLAGS="-O2 -g" \
 		build/bench/bench_decode build/bench/bench_classify build/bench/bench_reassembly \
-		build/bench/tcp-reassembly.pcap
+		build/bench/tcp-reassembly.pcap build/bench/torsieve build/bench/nfq_bare \
+		build/bench/udp_flood
 	$(Q)build/bench/bench_decode
 	$(Q)build/bench/bench_classify
 	$(Q)build/bench/bench_reassembly build/bench/tcp-reassembly.pcap
+	$(Q)test/bench/bench_nfqueue.sh
 
 build/bench/bench_decode: test/bench/bench_decode.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)
@@ -161,6 +163,18 @@ build/bench/bench_reassembly: test/bench/bench_reassembly.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lnids $(LDLIBS)
+
+# The NFQUEUE benchmark's peer (a bare accept loop on the same library) and
+# its traffic generator; test/bench/bench_nfqueue.sh runs them.
+build/bench/nfq_bare: test/bench/nfq_bare.c
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnetfilter_queue -lmnl
+
+build/bench/udp_flood: test/bench/udp_flood.c test/bench/bench_clock.h
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(TS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # bench_reassembly's capture (about 280 MB): generated, never committed, and
 # made again only when the generator changes.

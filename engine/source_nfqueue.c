@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libmnl/libmnl.h>
@@ -401,10 +402,16 @@ struct ts_source *ts_nfq_open(const struct ts_nfq_config *cfg, char *err, size_t
 	}
 	s->portid = mnl_socket_get_portid(s->nl);
 	/* A large receive buffer absorbs bursts; SO_RCVBUFFORCE passes the
-	 * rmem_max limit (root), SO_RCVBUF is the fallback. */
-	int rcvbuf = (int)cfg->rcvbuf;
-	if (rcvbuf > 0 && mnl_socket_setsockopt(s->nl, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-		mnl_socket_setsockopt(s->nl, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	 * rmem_max limit (root), SO_RCVBUF is the fallback. (These are socket
+	 * options: mnl_socket_setsockopt would set netlink ones.) */
+	int rcvbuf = (int)cfg->rcvbuf, fd = mnl_socket_get_fd(s->nl);
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) {
+		snprintf(err, errlen, "%s: receive buffer of %d bytes: %s", s->base.name, rcvbuf,
+		         strerror(errno));
+		nfqueue_close(&s->base);
+		return NULL;
+	}
 
 	struct nlmsghdr *nlh = nfq_nlmsg_put(s->msg, NFQNL_MSG_CONFIG, cfg->queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);

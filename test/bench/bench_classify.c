@@ -6,7 +6,7 @@
  * A policy of N rules is N - 5 block rules ("drop to PREFIX", "drop from
  * PREFIX": distinct, non-overlapping IPv4 /32, /28, /24 and IPv6 /48, /128
  * prefixes, one in four a source) followed by the shipped default policy
- * (its 5 rules). Two orders of the same rules are measured: "grouped" (the
+ * (its 7 rules). Two orders of the same rules are measured: "grouped" (the
  * destination block list, then the source block list) and "interleaved"
  * (to and from mixed, as generated).
  *
@@ -54,7 +54,7 @@
 #define MIX_COPIES   8
 #define RUNS         5
 #define N_SIZES      4
-#define N_DEFAULT    5 /* rules in the shipped default policy */
+#define N_DEFAULT    7 /* rules in the shipped default policy */
 #define N_ARRAYS     2
 #define N_LAYOUTS    2
 #define GROUPED      0
@@ -67,13 +67,16 @@ static const uint32_t sizes[N_SIZES] = {10, 100, 1000, 10000};
  * the fifth, "drop all", is the no-match default. The gateway addresses are
  * those of etc/torsieve.conf; the verdict check below catches a drift. */
 static const char *const default_bpf[N_DEFAULT - 1] = {
+        "icmp6 and (ip6[40] == 133 or ip6[40] == 135 or ip6[40] == 136)",
+        "udp and src port 68 and dst port 67",
         "tcp and (dst host 10.77.0.1 or dst host fd77::1) and dst port 9050",
         "tcp and (dst port 80 or dst port 443)",
         "udp and dst port 53",
         "udp and dst port 443",
 };
 static const enum ts_verdict default_verdicts[N_DEFAULT] = {
-        TS_VERDICT_PASS, TS_VERDICT_DIVERT, TS_VERDICT_DNS, TS_VERDICT_REJECT, TS_VERDICT_DROP};
+        TS_VERDICT_PASS, TS_VERDICT_PASS,   TS_VERDICT_PASS, TS_VERDICT_DIVERT,
+        TS_VERDICT_DNS,  TS_VERDICT_REJECT, TS_VERDICT_DROP};
 
 static volatile unsigned long bench_sink;
 
@@ -249,7 +252,7 @@ static struct ts_policy *make_policy(const struct setup *s, const uint32_t *orde
 		ok = p->rules[s->blocks + k].action == default_verdicts[k];
 	if (!ok) {
 		fprintf(stderr,
-		        "bench_classify: the shipped default policy no longer has the 5 rules "
+		        "bench_classify: the shipped default policy no longer has the 7 rules "
 		        "this benchmark's bpf equivalents assume; update default_bpf\n");
 		exit(2);
 	}
@@ -769,7 +772,7 @@ static void print_report(const struct summary *sum, const struct packets *arrays
 	       "or not, no rule; compiled only when libpcap finishes within %.0f s.\n"
 	       "ratio: bpf ns / torsieve ns (above 1: torsieve is faster).\n"
 	       "Rules: N-5 block rules (3/4 'drop to', 1/4 'drop from'; IPv4 /32 /28 /24, IPv6 /48 "
-	       "/128, distinct) then the shipped default policy's 5 rules. grouped: the 'drop "
+	       "/128, distinct) then the shipped default policy's 7 rules. grouped: the 'drop "
 	       "to' rules, then the 'drop from' rules; interleaved: the same rules, to and from "
 	       "mixed.\n"
 	       "Packets: real: the capture as recorded. mix: the capture x %d with IP addresses "

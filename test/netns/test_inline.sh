@@ -142,6 +142,10 @@ topo_on_down stop_torsieve
 caps=$(awk '/^Uid:/ {u=$2} /^CapEff:/ {c=$2} END {print u, c}' "/proc/$TORSIEVE_PID/status")
 nobody=$(id -u nobody)
 check "privileges: runs as nobody with CAP_NET_ADMIN alone" "$nobody 0000000000001000" "$caps"
+# The queue's receive buffer is what `set queue-buffer` says (8M by
+# default; the kernel reports it doubled).
+rb=$(topo_exec gw ss -f netlink -pm | grep -A1 "torsieve/$TORSIEVE_PID" | grep -o 'rb[0-9]*' | head -1)
+check "queue: the netlink receive buffer is queue-buffer" "rb16777216" "$rb"
 
 # ---------------------------------------------------------------- rules
 if cmp -s "$WORK/rules-1" "$WORK/rules-2"; then
