@@ -771,7 +771,7 @@ static void print_report(const struct summary *sum, const struct packets *arrays
 	       "bpf single-expression: one optimised program 'not (BLOCKS) and (ALLOWED)': dropped "
 	       "or not, no rule; compiled only when libpcap finishes within %.0f s.\n"
 	       "ratio: bpf ns / torsieve ns (above 1: torsieve is faster).\n"
-	       "Rules: N-5 block rules (3/4 'drop to', 1/4 'drop from'; IPv4 /32 /28 /24, IPv6 /48 "
+	       "Rules: N-7 block rules (3/4 'drop to', 1/4 'drop from'; IPv4 /32 /28 /24, IPv6 /48 "
 	       "/128, distinct) then the shipped default policy's 7 rules. grouped: the 'drop "
 	       "to' rules, then the 'drop from' rules; interleaved: the same rules, to and from "
 	       "mixed.\n"

@@ -22,23 +22,8 @@
 # scenario, the table, and "N passed, N failed". Needs root.
 set -u
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-TS=${TORSIEVE:-$ROOT/build/gcc/torsieve}
-[[ $TS == /* ]] || TS=$ROOT/$TS
-PY=/usr/bin/python3
-# shellcheck source=topology.sh
-source "$HERE/topology.sh"
-
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    ((FAILED == 0))
-    exit
-}
+# shellcheck source=checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 if [[ $(id -u) -ne 0 ]]; then
     fail "leak battery preflight" "must run as root"
