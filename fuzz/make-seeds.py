@@ -11,6 +11,8 @@
                        initial sequence number, then [offset:2][length:1][bytes]
   fuzz/corpus/defrag/  fragment sequences as fuzz_defrag reads them: a settings
                        byte, then [flags:1][offset:2][length:1][bytes]
+  fuzz/corpus/socks5/  SOCKS5 replies as Tor sends them (and the same bytes read as
+                       a request to build)
 
 Re-run after adding fixtures; crash inputs found by fuzzing are added to the
 corpus by hand (named crash-*) and stay there as regression inputs.
@@ -158,8 +160,22 @@ def defrag_seeds():
     return len(cases)
 
 
+def socks5_seeds():
+    cases = {
+        "ok-ipv4": bytes([5, 0, 0, 1, 127, 0, 0, 1, 0x23, 0x82]),
+        "refused-ipv6": bytes([5, 5, 0, 4] + [0x20, 1, 0xd, 0xb8] + [0] * 11 + [1, 0, 80]),
+        "resolved-name": bytes([5, 0, 0, 3, 16]) + b"www.example.test" + bytes([0, 0]),
+        "onion-error": bytes([5, 0xf6, 0, 1, 0, 0, 0, 0, 0, 0]),
+        "method-userpass": bytes([5, 2]),
+        "auth-ok": bytes([1, 0]),
+    }
+    for name, body in cases.items():
+        write(os.path.join(CORPUS, "socks5", "seed-" + name), body)
+    return len(cases)
+
+
 def main():
-    for sub in ("pcap", "decode", "policy", "classify", "reassembly", "defrag"):
+    for sub in ("pcap", "decode", "policy", "classify", "reassembly", "defrag", "socks5"):
         os.makedirs(os.path.join(CORPUS, sub), exist_ok=True)
     written = 0
     sources = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")) +
@@ -184,7 +200,8 @@ def main():
                 f.write(data)
             written += 1
     print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds, "
-          f"{reassembly_seeds()} reassembly seeds, {defrag_seeds()} defrag seeds")
+          f"{reassembly_seeds()} reassembly seeds, {defrag_seeds()} defrag seeds, "
+          f"{socks5_seeds()} socks5 seeds")
 
 
 if __name__ == "__main__":
