@@ -45,10 +45,13 @@ WORK=$(mktemp -d /tmp/ts-inline.XXXXXX)
 CONF=$WORK/torsieve.conf
 # Rule lines are referred to by number below: keep them in this order. The
 # fast path is off so that every packet is judged and counted (the leak
-# battery and the benchmark run with it on).
+# battery and the benchmark run with it on). Two queues (two workers, flows
+# spread by --queue-balance) and marks in the third byte, beside a mark of
+# someone else's in the low byte (set in gw_setup), which must survive.
 cat >"$CONF" <<'EOF'
 set interface br0
-set queue 3
+set queue 3-4
+set mark-mask 0xff0000
 set fast-path off
 pass icmp6 icmp-type { 133, 135, 136 }
 pass tcp to { 192.0.2.1, 2001:db8:1::1 } port 9050
@@ -59,7 +62,7 @@ reject tcp to port 8080
 drop udp to port 5555
 drop all
 EOF
-LINE_PASS=5 LINE_DIVERT=6 LINE_DNS=7 LINE_REJECT_UDP=8 LINE_REJECT_TCP=9 LINE_DROP_5555=10
+LINE_PASS=6 LINE_DIVERT=7 LINE_DNS=8 LINE_REJECT_UDP=9 LINE_REJECT_TCP=10 LINE_DROP_5555=11
 
 save_rules() { # everything torsieve's rules could have touched, without counters
     topo_exec gw sh -c 'iptables-legacy-save; ip6tables-legacy-save; ip rule show; ip -6 rule show;
@@ -73,6 +76,10 @@ gw_setup() {
     save_rules >"$WORK/rules-1"
     topo_exec gw "$TS" rules -c "$CONF" --apply || return 1
     save_rules >"$WORK/rules-2"
+    # Another program's mark in the low byte, set before torsieve's queue,
+    # and a counter of it arriving locally with the byte intact.
+    topo_exec gw iptables-legacy -t raw -I PREROUTING 1 -i br0 -j MARK --set-xmark 0x5/0xff
+    topo_exec gw iptables-legacy -t mangle -A INPUT -i br0 -m mark --mark 0x5/0xff
     topo_bg gw sink "$PY" "$HERE/tproxy_sink.py" 9040 9053
     topo_bg gw socks "$PY" -c '
 import socket, threading
@@ -136,7 +143,7 @@ else
     fail "rules: a second --apply changes nothing" "$(diff "$WORK/rules-1" "$WORK/rules-2" | head -5)"
 fi
 n=$(grep -c 'torsieve-' "$WORK/rules-1")
-if ((n >= 20)) && grep -q 'NFQUEUE --queue-num 3' "$WORK/rules-1" &&
+if ((n >= 20)) && grep -q 'NFQUEUE --queue-balance 3:4' "$WORK/rules-1" &&
     ! grep -q 'queue-bypass' "$WORK/rules-1"; then
     pass "rules: $n lines in torsieve's chains, the queue without bypass"
 else
@@ -191,20 +198,21 @@ else
 fi
 
 # ---------------------------------------------------------------- counters
-counters() { # the JSON counters torsieve prints on SIGUSR1 (the newest)
+counters() { # the JSON counters each queue prints on SIGUSR1 (the newest of each)
     local before
-    before=$(grep -c '"queue":3' "$TOPO_DIR/torsieve.log")
+    before=$(grep -c '"queue":' "$TOPO_DIR/torsieve.log")
     kill -USR1 "$TORSIEVE_PID"
     topo_wait_until 5 "counters" sh -c \
-        "[ \$(grep -c '\"queue\":3' '$TOPO_DIR/torsieve.log') -gt $before ]" || return 1
-    grep '"queue":3' "$TOPO_DIR/torsieve.log" | tail -1 | sed 's/^torsieve: //'
+        "[ \$(grep -c '\"queue\":' '$TOPO_DIR/torsieve.log') -ge $((before + 2)) ]" || return 1
+    grep '"queue":' "$TOPO_DIR/torsieve.log" | tail -2 | sed 's/^torsieve: //'
 }
 counters >"$WORK/counters.json" || fail "counters" "no answer to SIGUSR1"
 sent() { tcpdump -r "$TOPO_DIR/client.pcap" --count "$1" 2>/dev/null | awk '{print $1}'; }
 hits() { "$PY" -c '
 import json, sys
-c = json.load(open(sys.argv[1]))["summary"]
-print(sum(r["hits"] for r in c["rules"] if r["line"] == int(sys.argv[2])))' "$WORK/counters.json" "$1"; }
+qs = [json.loads(l)["summary"] for l in open(sys.argv[1])]
+print(sum(r["hits"] for c in qs for r in c["rules"] if r["line"] == int(sys.argv[2])))' \
+    "$WORK/counters.json" "$1"; }
 check "counters: divert hits = client TCP packets to ports 80/443" \
     "$(sent 'tcp and (dst port 80 or dst port 443)')" "$(hits $LINE_DIVERT)"
 check "counters: pass hits = client TCP packets to the gateway's 9050" \
@@ -217,13 +225,26 @@ check "counters: reject tcp hits = packets to tcp 8080" "$(sent 'tcp dst port 80
 check "counters: drop udp 5555 hits = 10" 10 "$(hits $LINE_DROP_5555)"
 check "counters: every queued packet judged once" ok "$("$PY" -c '
 import json, sys
-c = json.load(open(sys.argv[1]))
-s, q = c["summary"], c["nfqueue"]
-judged = sum(s["verdicts"].values())
-reasons = sum(r["hits"] for r in s["rules"]) + s["default_drops"] + s["anomalous"] + s["defrag_drops"]
-ok = q["received"] == s["packets"] == judged == reasons == q["accepted"] + q["dropped"]
-print("ok" if ok else "received %d packets %d judged %d reasons %d" % (q["received"], s["packets"], judged, reasons))' \
-    "$WORK/counters.json")"
+cs = [json.loads(l) for l in open(sys.argv[1])]
+bad = []
+for c in cs:
+    s, q = c["summary"], c["nfqueue"]
+    judged = sum(s["verdicts"].values())
+    reasons = sum(r["hits"] for r in s["rules"]) + s["default_drops"] + s["anomalous"] + s["defrag_drops"]
+    if not q["received"] == s["packets"] == judged == reasons == q["accepted"] + q["dropped"]:
+        bad.append("queue %d: received %d packets %d judged %d reasons %d" % (c["queue"], q["received"], s["packets"], judged, reasons))
+print("; ".join(bad) or "ok")' "$WORK/counters.json")"
+check "counters: both queues judged packets (flows spread over the workers)" 2 "$("$PY" -c '
+import json, sys
+print(sum(json.loads(l)["nfqueue"]["received"] > 0 for l in open(sys.argv[1])))' "$WORK/counters.json")"
+n=$(topo_exec gw iptables-legacy -t mangle -vnxL INPUT | awk '/mark match 0x5\/0xff/ {print $1}')
+if [[ ${n:-0} -gt 0 ]]; then
+    pass "marks: another program's mark bits survive torsieve's verdicts ($n packets)"
+else
+    fail "marks: another program's mark bits survive" "no packet arrived with 0x5/0xff"
+fi
+topo_exec gw iptables-legacy -t raw -D PREROUTING -i br0 -j MARK --set-xmark 0x5/0xff
+topo_exec gw iptables-legacy -t mangle -D INPUT -i br0 -m mark --mark 0x5/0xff
 
 # ---------------------------------------------------------------- reload
 GO=$WORK/go
@@ -236,7 +257,7 @@ kill -HUP "$TORSIEVE_PID"
 topo_wait_until 5 "refusal" grep -q "reload refused" "$TOPO_DIR/torsieve.log" &&
     pass "reload: a broken policy is refused, naming the place" ||
     fail "reload: a broken policy is refused" "$(tail -2 "$TOPO_DIR/torsieve.log")"
-grep -q "torsieve.conf:12:1: expected" "$TOPO_DIR/torsieve.log" ||
+grep -q "torsieve.conf:13:1: expected" "$TOPO_DIR/torsieve.log" ||
     fail "reload: the refusal names FILE:LINE:COL" "$(grep refused "$TOPO_DIR/torsieve.log")"
 check "reload: the old policy still diverts" "torsieve-tproxy 203.0.113.80 80" \
     "$(probe banner 203.0.113.80 80)"
