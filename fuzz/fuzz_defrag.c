@@ -64,6 +64,15 @@ static void on_done(void *ctx, const struct ts_defrag_result *r)
 		ts_decode_ip(r->datagram, r->caplen, r->len, &d); /* must not crash */
 		if (d.is_fragment)
 			abort(); /* the fragmentation was not undone */
+		/* The rebuilt header says the datagram's own length. */
+		uint8_t version = r->datagram[0] >> 4;
+		if (version == 4 && ((uint32_t)ts_be16(r->datagram + 2) != r->len ||
+		                     (ts_be16(r->datagram + 6) & 0x3fff) != 0))
+			abort();
+		if (version == 6 && (uint32_t)ts_be16(r->datagram + 4) + 40 != r->len)
+			abort();
+		if (version != 4 && version != 6)
+			abort();
 		memcpy(seen.datagram, r->datagram, r->caplen);
 	}
 	if (seen.count < 8) {
