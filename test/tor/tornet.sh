@@ -1,0 +1,582 @@
+#!/bin/bash
+# shellcheck disable=SC2034  # many variables are there for the tests that source this
+# tornet.sh - a private Tor network inside the netns test topology.
+#
+#   gateway (ts-PID-gw)                      uplink (ts-PID-up), "the internet"
+#   tor client                               lo 203.0.113.1  auth1  ORPort 9001 DirPort 9030
+#     SocksPort   127.0.0.1:9050             lo 203.0.113.2  auth2  ORPort 9001 DirPort 9030
+#     ControlPort 127.0.0.1:9051 (cookie)    lo 203.0.113.3  exit3  ORPort 9001 DirPort 9030,
+#   up0 198.51.100.1 ---------------------- eth0 198.51.100.2      the exit (accept *:*)
+#                                            lo 203.0.113.80 http :80 :443 (topology.sh)
+#                                            lo 203.0.113.53 dns :53, the exit's resolver
+#
+# Three directory authorities that are also relays (exit3 is the exit) run in
+# the uplink namespace, next to the "internet" servers; the client runs in the
+# gateway namespace, where a Tor-only gateway runs its Tor, and reaches the
+# relays through the gateway's default route (up0 -> the uplink).  The uplink
+# has no route out, so nothing can leave the namespaces.  Every tor runs with a
+# torrc written here (never a system torrc, never the system service).
+# test/tor/README.md has the details.
+#
+# As a library:   source test/tor/tornet.sh
+#                 topo_up; tornet_up; ...; topo_down   (topo_down calls tornet_down)
+#                 (tornet_up calls topo_up itself if no topology is up)
+# As a command:   tornet.sh up                a topology and a Tor network that stay up
+#                 tornet.sh down [RUN]        remove them (default: every "tornet.sh up" run)
+#                 tornet.sh status [RUN]      processes, bootstrap, circuits
+#                 tornet.sh control [RUN] CMD...   one control-port command to the client
+#
+# Helpers:
+#   tornet_up / tornet_down
+#   tornet_socks_addr      127.0.0.1:9050  (in the gateway namespace: TORNET_CLIENT_NS)
+#   tornet_control CMD...  one command to the client's control port, prints the answer
+#   tornet_exit_addr       203.0.113.3     (where the exit's connections come from)
+#   tornet_relays          ADDR:ORPORT of each relay, one a line (for firewall rules
+#                          and capture filters)
+#   tornet_bootstrap_phase the client's status/bootstrap-phase
+#
+# Settings (before tornet_up):
+#   TORNET_BOOT_SECS           deadline for the client's 100% bootstrap (default 60)
+#   TORNET_CLIENT_TORRC_EXTRA  lines appended to the client's torrc (TransPort, DNSPort, ...)
+#   TORNET_TOR, TORNET_GENCERT the programs (default tor, tor-gencert from PATH)
+#
+# Needs root, the Debian package tor (tor, tor-gencert) and what topology.sh needs.
+
+if [[ -n ${TORNET__LOADED:-} && ${BASH_SOURCE[0]} != "$0" ]]; then
+    return 0
+fi
+TORNET__LOADED=1
+
+TORNET_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=test/netns/topology.sh
+source "$TORNET_HERE/../netns/topology.sh"
+
+TORNET_TOR=${TORNET_TOR:-tor}
+TORNET_GENCERT=${TORNET_GENCERT:-tor-gencert}
+TORNET_BOOT_SECS=${TORNET_BOOT_SECS:-60}
+TORNET_CLIENT_TORRC_EXTRA=${TORNET_CLIENT_TORRC_EXTRA:-}
+
+# ---------------------------------------------------------------- layout
+# Relays: documentation addresses (RFC 5737) added to the uplink's loopback,
+# so they exist only inside the uplink namespace.
+TORNET_NICKS=(auth1 auth2 exit3)
+TORNET_ADDRS=(203.0.113.1 203.0.113.2 203.0.113.3)
+TORNET_EXIT_INDEX=2
+TORNET_ORPORT=9001
+TORNET_DIRPORT=9030
+TORNET_RELAY_NS=up
+TORNET_CLIENT_NS=gw
+TORNET_SOCKS=127.0.0.1:9050
+TORNET_CONTROL=127.0.0.1:9051
+TORNET_RESOLVER=$TOPO_DNS4          # the uplink's DNS server: the exit's only resolver
+
+# ---------------------------------------------------------------- state
+TORNET_DIR=             # keys, torrcs, data directories: $TOPO_DIR/tornet.XXXXXX
+TORNET_PIDS=()          # the tors started, in the order of TORNET_NAMES
+TORNET_STARTS=()        # their start times (clock ticks), so a reused pid is never signalled
+TORNET_NAMES=()         # auth1 auth2 exit3 client
+TORNET_BOOT_MS=         # measured: start of the tors to the client's "Bootstrapped 100%"
+TORNET_CONSENSUS_MS=    #   of which: start of the authorities to a consensus with every relay
+TORNET_CLIENT_MS=       #   and: start of the client to its "Bootstrapped 100%"
+TORNET__KEYGEN=()       # key generators running in the background (tornet_up)
+
+tornet_log() { printf 'tornet: %s\n' "$*" >&2; }
+tornet_err() { printf 'tornet: error: %s\n' "$*" >&2; return 1; }
+
+tornet_socks_addr() { echo "$TORNET_SOCKS"; }
+tornet_control_addr() { echo "$TORNET_CONTROL"; }
+tornet_exit_addr() { echo "${TORNET_ADDRS[TORNET_EXIT_INDEX]}"; }
+tornet_relays() {
+    local a
+    for a in "${TORNET_ADDRS[@]}"; do echo "$a:$TORNET_ORPORT"; done
+}
+
+tornet_check_tools() {
+    local t missing=0
+    for t in "$TORNET_TOR" "$TORNET_GENCERT"; do
+        command -v "$t" >/dev/null 2>&1 ||
+            { tornet_err "missing '$t': install Debian package tor" \
+                "(apt-get install --no-install-recommends tor)"; missing=1; }
+    done
+    ((missing == 0)) || return 2
+}
+
+# ---------------------------------------------------------------- processes
+
+tornet__alive() {   # INDEX: is TORNET_PIDS[INDEX] still the tor we started?
+    local pid=${TORNET_PIDS[$1]} st
+    [[ -n $pid ]] || return 1
+    st=$(topo__starttime "$pid" 2>/dev/null) || return 1
+    [[ $st == "${TORNET_STARTS[$1]}" ]]
+}
+
+tornet__none_alive() {
+    local i
+    for i in "${!TORNET_PIDS[@]}"; do
+        tornet__alive "$i" && return 1
+    done
+    return 0
+}
+
+tornet__start() {   # NS NAME: start tor with $TORNET_DIR/NAME/torrc in NS
+    local ns=$1 name=$2
+    topo_bg "$ns" "tor-$name" "$TORNET_TOR" -f "$TORNET_DIR/$name/torrc" || return 1
+    TORNET_NAMES+=("$name")
+    TORNET_PIDS+=("$TOPO_LAST_PID")
+    TORNET_STARTS+=("$(topo__starttime "$TOPO_LAST_PID" 2>/dev/null || echo gone)")
+}
+
+tornet__log_of() { echo "$TOPO_DIR/tor-$1.log"; }
+
+# ---------------------------------------------------------------- keys and torrcs
+
+# tornet__keys I: authority keys (tor-gencert) and the relay's identity keys
+# (tor --list-fingerprint with a keygen torrc of ours, network disabled) for
+# relay I.  Runs in the background from tornet_up, in the relay namespace.
+tornet__keys() {
+    local i=$1 nick=${TORNET_NICKS[$1]} addr=${TORNET_ADDRS[$1]} d
+    d=$TORNET_DIR/$nick
+    topo_exec "$TORNET_RELAY_NS" "$TORNET_GENCERT" --create-identity-key -m 12 -a "$addr:$TORNET_DIRPORT" \
+        -i "$d/keys/authority_identity_key" -s "$d/keys/authority_signing_key" \
+        -c "$d/keys/authority_certificate" --passphrase-fd 0 </dev/null \
+        >"$d/gencert.log" 2>&1 || return 1
+    cat >"$d/torrc-keygen" <<EOF
+# written by test/tor/tornet.sh: only generates $nick's relay keys, no network
+DataDirectory $d
+ORPort $addr:$TORNET_ORPORT
+Nickname $nick
+DisableNetwork 1
+SocksPort 0
+Log warn stderr
+EOF
+    topo_exec "$TORNET_RELAY_NS" "$TORNET_TOR" -f "$d/torrc-keygen" --list-fingerprint \
+        >"$d/keygen.log" 2>&1 || return 1
+}
+
+tornet__write_torrcs() {
+    local i nick addr d v3 fp auths=""
+    for i in "${!TORNET_NICKS[@]}"; do
+        nick=${TORNET_NICKS[i]}
+        addr=${TORNET_ADDRS[i]}
+        d=$TORNET_DIR/$nick
+        v3=$(sed -n 's/^fingerprint \([0-9A-F]\{40\}\)$/\1/p' "$d/keys/authority_certificate")
+        read -r _ fp <"$d/fingerprint"
+        [[ $v3 =~ ^[0-9A-F]{40}$ && $fp =~ ^[0-9A-F]{40}$ ]] ||
+            { tornet_err "no keys for $nick: $(cat "$d/gencert.log" "$d/keygen.log")"; return 1; }
+        auths+="DirAuthority $nick orport=$TORNET_ORPORT no-v2 v3ident=$v3 $addr:$TORNET_DIRPORT $fp"$'\n'
+    done
+
+    # The first valid-after time is the next multiple of the initial voting
+    # interval (5 s; 2+2 s of delays are more than half of it, so tor makes
+    # them 1+1 s) plus TestingV3AuthVotingStartOffset, and the authorities
+    # vote 2 s before it.  Started less than 2 s before such a boundary, they
+    # would vote at once, before any descriptor has reached them, on a
+    # consensus without relays.  An offset of (now mod 5) puts the first
+    # valid-after 5 s after the start and the vote 3 s after it.  Written
+    # just before the tors start; the midnight rules of the schedule can
+    # only cost one more round (tornet_up waits for a full consensus anyway).
+    local offset=$((EPOCHSECONDS % 5))
+
+    # shared by all four: a test network of our own, nothing of the public one
+    local common
+    common="TestingTorNetwork 1
+UseDefaultFallbackDirs 0
+${auths}PathsNeededToBuildCircuits 0.67
+RunAsDaemon 0
+Log notice stdout
+SafeLogging 0
+ShutdownWaitLength 0"
+
+    for i in "${!TORNET_NICKS[@]}"; do
+        nick=${TORNET_NICKS[i]}
+        addr=${TORNET_ADDRS[i]}
+        d=$TORNET_DIR/$nick
+        {
+            echo "# written by test/tor/tornet.sh for $TOPO_RUN: authority and relay $nick"
+            echo "DataDirectory $d"
+            echo "PidFile $d/pid"
+            echo "$common"
+            cat <<EOF
+Nickname $nick
+ContactInfo tornet@example.test
+Address $addr
+ORPort $addr:$TORNET_ORPORT
+DirPort $addr:$TORNET_DIRPORT
+OutboundBindAddress $addr
+SocksPort 0
+AssumeReachable 1
+AuthoritativeDirectory 1
+V3AuthoritativeDirectory 1
+TestingV3AuthInitialVotingInterval 5
+TestingV3AuthInitialVoteDelay 2
+TestingV3AuthInitialDistDelay 2
+TestingV3AuthVotingStartOffset $offset
+V3AuthVotingInterval 10
+V3AuthVoteDelay 2
+V3AuthDistDelay 2
+TestingDirAuthVoteExit *
+TestingDirAuthVoteGuard *
+TestingMinExitFlagThreshold 0
+EOF
+            if ((i == TORNET_EXIT_INDEX)); then
+                cat <<EOF
+ExitRelay 1
+ExitPolicy accept *:*
+IPv6Exit 0
+ServerDNSResolvConfFile $d/resolv.conf
+ServerDNSDetectHijacking 0
+ServerDNSAllowBrokenConfig 0
+EOF
+            else
+                echo "ExitRelay 0"
+                echo "ExitPolicy reject *:*"
+            fi
+        } >"$d/torrc"
+        if ((i == TORNET_EXIT_INDEX)); then
+            echo "nameserver $TORNET_RESOLVER" >"$d/resolv.conf"
+        fi
+    done
+
+    d=$TORNET_DIR/client
+    {
+        echo "# written by test/tor/tornet.sh for $TOPO_RUN: the gateway's tor client"
+        echo "DataDirectory $d"
+        echo "PidFile $d/pid"
+        echo "$common"
+        cat <<EOF
+SocksPort $TORNET_SOCKS
+ControlPort $TORNET_CONTROL
+CookieAuthentication 1
+CookieAuthFile $d/control_auth_cookie
+ClientUseIPv6 0
+EOF
+        [[ -z $TORNET_CLIENT_TORRC_EXTRA ]] || echo "$TORNET_CLIENT_TORRC_EXTRA"
+    } >"$d/torrc"
+}
+
+# ---------------------------------------------------------------- up / down
+
+tornet__booted() { grep -q 'Bootstrapped 100%' "$(tornet__log_of client)" 2>/dev/null; }
+
+# tornet__consensus_ready: every authority has published a consensus that
+# lists all the relays (read from their data directories: no packet sent)
+tornet__consensus_ready() {
+    local nick n
+    for nick in "${TORNET_NICKS[@]}"; do
+        n=$(grep -c '^r ' "$TORNET_DIR/$nick/cached-microdesc-consensus" 2>/dev/null) || return 1
+        ((n == ${#TORNET_NICKS[@]})) || return 1
+    done
+}
+
+# tornet__wait DEADLINE WHAT CMD...: poll CMD every 50 ms until it succeeds;
+# fail at once if any tor exited, or at DEADLINE (topo__now microseconds).
+tornet__wait() {
+    local deadline=$1 what=$2 i
+    shift 2
+    while :; do
+        "$@" && return 0
+        for i in "${!TORNET_PIDS[@]}"; do
+            if ! tornet__alive "$i"; then
+                tornet_err "tor ${TORNET_NAMES[i]} exited while waiting for $what:"
+                tail -n 15 "$(tornet__log_of "${TORNET_NAMES[i]}")" | sed 's/^/    /' >&2
+                return 1
+            fi
+        done
+        if (($(topo__now) > deadline)); then
+            tornet_err "timed out after $TORNET_BOOT_SECS s waiting for $what; last lines of" \
+                "${TORNET_NAMES[-1]}'s log:"
+            tail -n 8 "$(tornet__log_of "${TORNET_NAMES[-1]}")" | sed 's/^/    /' >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+tornet__ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+
+# tornet_up: generate keys, write the torrcs, start the three authorities
+# (in the uplink namespace), wait for their first full consensus, start the
+# client (in the gateway namespace) and wait until it has bootstrapped to
+# 100%; TORNET_BOOT_SECS is the deadline for both waits together.  Brings up
+# a topology first if none is up.  Call it from the main shell (not in
+# $(...)): the tors are its children.  On failure everything it started is
+# stopped again (tornet_down).  Sets TORNET_BOOT_MS, TORNET_CONSENSUS_MS and
+# TORNET_CLIENT_MS.
+tornet_up() {
+    local i nick t0 t1 deadline rc=0
+    [[ -z $TORNET_DIR ]] || { tornet_err "a tor network is already up ($TORNET_DIR)"; return 1; }
+    tornet_check_tools || return
+    [[ $TORNET_BOOT_SECS =~ ^[0-9]+$ ]] || { tornet_err "TORNET_BOOT_SECS must be whole seconds"; return 1; }
+    if [[ -z $TOPO_RUN ]]; then
+        topo_up || return
+    fi
+    [[ " ${TOPO_DOWN_HOOKS[*]} " == *" tornet_down "* ]] || topo_on_down tornet_down
+    TORNET_DIR=$(mktemp -d "$TOPO_DIR/tornet.XXXXXX") || { TORNET_DIR=; return 1; }
+    chmod 755 "$TORNET_DIR"
+    TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=()
+    TORNET_BOOT_MS='' TORNET_CONSENSUS_MS='' TORNET_CLIENT_MS=''
+
+    # the relays' addresses, on the uplink's loopback
+    for i in "${!TORNET_ADDRS[@]}"; do
+        ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr replace "${TORNET_ADDRS[i]}/32" dev lo ||
+            { tornet_down; return 1; }
+    done
+
+    # keys: RSA keygen takes about a second each, so the three in parallel
+    for i in "${!TORNET_NICKS[@]}"; do
+        nick=${TORNET_NICKS[i]}
+        if ! mkdir -p "$TORNET_DIR/$nick/keys" ||
+            ! chmod 700 "$TORNET_DIR/$nick" "$TORNET_DIR/$nick/keys"; then
+            tornet_down
+            return 1
+        fi
+        tornet__keys "$i" &
+        TORNET__KEYGEN+=($!)
+    done
+    for i in "${TORNET__KEYGEN[@]}"; do
+        wait "$i" || rc=1
+    done
+    TORNET__KEYGEN=()
+    mkdir -p "$TORNET_DIR/client" || rc=1
+    chmod 700 "$TORNET_DIR/client" || rc=1
+    if ((rc)) || ! tornet__write_torrcs; then
+        tornet_err "generating keys or torrcs failed (in $TORNET_DIR)"
+        tornet_down
+        return 1
+    fi
+
+    # The authorities first.  Their first vote can come a second after they
+    # start, before any relay has uploaded its descriptor: that consensus
+    # lists no relay, and a client that fetched it would wait for it to go
+    # stale (25 s and more) before it fetched the next one.  So the client
+    # starts only once every authority has published a consensus with all
+    # the relays; it then bootstraps in a second or two.
+    t0=$(topo__now)
+    deadline=$((t0 + TORNET_BOOT_SECS * 1000000))
+    for i in "${!TORNET_NICKS[@]}"; do
+        tornet__start "$TORNET_RELAY_NS" "${TORNET_NICKS[i]}" || { tornet_down; return 1; }
+    done
+    if ! tornet__wait "$deadline" "a consensus with all ${#TORNET_NICKS[@]} relays" \
+        tornet__consensus_ready; then
+        tornet_down
+        return 1
+    fi
+    TORNET_CONSENSUS_MS=$((($(topo__now) - t0) / 1000))
+    t1=$(topo__now)
+    tornet__start "$TORNET_CLIENT_NS" client || { tornet_down; return 1; }
+    if ! tornet__wait "$deadline" "the client's bootstrap to 100%" tornet__booted; then
+        tornet_down
+        return 1
+    fi
+    TORNET_CLIENT_MS=$((($(topo__now) - t1) / 1000))
+    TORNET_BOOT_MS=$((($(topo__now) - t0) / 1000))
+    tornet_log "bootstrapped in $(tornet__ms "$TORNET_BOOT_MS") s: consensus after" \
+        "$(tornet__ms "$TORNET_CONSENSUS_MS") s, client after $(tornet__ms "$TORNET_CLIENT_MS") s more" \
+        "(SOCKS $TORNET_SOCKS in $(topo_ns "$TORNET_CLIENT_NS"), exit $(tornet_exit_addr))"
+    # state for "tornet.sh control/status" from another shell
+    {
+        echo "TORNET_BOOT_MS=$TORNET_BOOT_MS"
+        echo "TORNET_CONSENSUS_MS=$TORNET_CONSENSUS_MS"
+        echo "TORNET_CLIENT_MS=$TORNET_CLIENT_MS"
+        for i in "${!TORNET_PIDS[@]}"; do
+            echo "TORNET_TOR_${TORNET_NAMES[i]}=${TORNET_PIDS[i]}:${TORNET_STARTS[i]}"
+        done
+    } >"$TORNET_DIR/state"
+}
+
+# tornet_down: TERM every tor tornet_up started (ShutdownWaitLength 0: they
+# exit at once; KILL after 5 s), remove the relay addresses and TORNET_DIR
+# (kept with TOPO_KEEP=1).  Safe to call twice; topo_down calls it.
+tornet_down() {
+    local i rc=0 p
+    [[ -n $TORNET_DIR || ${#TORNET_PIDS[@]} -gt 0 ]] || return 0
+    # interrupted while generating keys: the generators are subshells of
+    # this shell (their tor-gencert and tor run in the relay namespace,
+    # where topo_down kills whatever is left)
+    for p in "${TORNET__KEYGEN[@]}"; do
+        [[ $(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) == "$BASHPID" ]] &&
+            kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    TORNET__KEYGEN=()
+    for i in "${!TORNET_PIDS[@]}"; do
+        tornet__alive "$i" && kill -TERM "${TORNET_PIDS[i]}" 2>/dev/null
+    done
+    if ! topo_wait_until 5 "the tors to exit" tornet__none_alive 2>/dev/null; then
+        for i in "${!TORNET_PIDS[@]}"; do
+            tornet__alive "$i" && kill -KILL "${TORNET_PIDS[i]}" 2>/dev/null
+        done
+        topo_wait_until 3 "the tors to die" tornet__none_alive || rc=1
+    fi
+    for p in "${TORNET_PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    if [[ -n $TOPO_RUN && -e /run/netns/$(topo_ns "$TORNET_RELAY_NS") ]]; then
+        for i in "${!TORNET_ADDRS[@]}"; do
+            ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr del "${TORNET_ADDRS[i]}/32" dev lo 2>/dev/null
+        done
+    fi
+    if [[ -n $TORNET_DIR && -d $TORNET_DIR ]]; then
+        if [[ ${TOPO_KEEP:-0} == 1 ]]; then
+            tornet_log "kept $TORNET_DIR"
+        else
+            rm -rf -- "$TORNET_DIR"
+            for i in "${TORNET_NAMES[@]}"; do
+                rm -f -- "$(tornet__log_of "$i")"
+            done
+        fi
+    fi
+    TORNET_DIR='' TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=()
+    return $rc
+}
+
+# ---------------------------------------------------------------- control port
+
+# The control-port client: authenticate with the cookie, send one command,
+# print the whole answer (multi-line "250+" data blocks included), QUIT.
+# Exits 0 for a 2xx answer.
+TORNET__CONTROL_PY='
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+cookie = open(sys.argv[2], "rb").read().hex()
+s = socket.create_connection((host, int(port)), timeout=10)
+f = s.makefile("rwb")
+def cmd(line):
+    f.write(line.encode() + b"\r\n")
+    f.flush()
+    out, data = [], False
+    while True:
+        raw = f.readline()
+        if not raw:
+            sys.exit("tornet: control connection closed")
+        l = raw.decode("utf-8", "replace").rstrip("\r\n")
+        out.append(l)
+        if data:
+            data = l != "."
+        elif len(l) >= 4 and l[3] == "+":
+            data = True
+        elif len(l) >= 4 and l[3] == " ":
+            return l[:3], out
+code, out = cmd("AUTHENTICATE " + cookie)
+if code != "250":
+    sys.exit("tornet: control authentication failed: " + " ".join(out))
+code, out = cmd(sys.argv[3])
+print("\n".join(out))
+try:
+    cmd("QUIT")
+except Exception:
+    pass
+sys.exit(0 if code.startswith("2") else 1)
+'
+
+# tornet_control CMD...: send one command to the client's control port (in
+# the gateway namespace) and print the answer, e.g.
+#   tornet_control GETINFO circuit-status
+tornet_control() {
+    [[ -n $TORNET_DIR ]] || { tornet_err "no tor network is up"; return 1; }
+    topo_exec "$TORNET_CLIENT_NS" "$TOPO_PY" -I -c "$TORNET__CONTROL_PY" \
+        "$TORNET_CONTROL" "$TORNET_DIR/client/control_auth_cookie" "$*"
+}
+
+# tornet_bootstrap_phase: the client's bootstrap status line
+tornet_bootstrap_phase() {
+    tornet_control GETINFO status/bootstrap-phase | sed -n 's/^250-status\/bootstrap-phase=//p'
+}
+
+# ---------------------------------------------------------------- command line
+
+# tornet__load RUN: pick up a run made by "tornet.sh up" from another shell
+tornet__load() {
+    local run=$1 d t
+    if [[ -z $run ]]; then
+        local runs=()
+        for t in "$TOPO_TMP"/ts-netns-*.??????/tornet.??????; do
+            [[ -d $t ]] || continue
+            d=${t%/*}
+            d=${d##*/ts-netns-}
+            runs+=("ts-${d%%.*}")
+        done
+        ((${#runs[@]} == 1)) || { tornet_err "${#runs[@]} tor networks are up; name one (RUN like ts-1234)"; return 1; }
+        run=${runs[0]}
+    fi
+    [[ $run =~ ^ts-[0-9]+$ ]] || { tornet_err "RUN looks like ts-1234"; return 1; }
+    for t in "$TOPO_TMP/ts-netns-${run#ts-}".??????/tornet.??????; do
+        [[ -f $t/state ]] || continue
+        TOPO_RUN=$run TOPO_DIR=${t%/*} TORNET_DIR=$t
+        TOPO_NS_GW=$run-gw TOPO_NS_UP=$run-up
+        return 0
+    done
+    tornet_err "no tor network in run $run"
+}
+
+tornet__main() {
+    local cmd=${1:-} t d owner start mode
+    case $cmd in
+    up)
+        TOPO_CLIENTS=${2:-$TOPO_CLIENTS}
+        TOPO_NO_TRAP=1 TOPO__MODE=persist topo_up || exit 1
+        tornet_up || { topo_down; exit 1; }
+        topo_status
+        echo
+        echo "tor network: $TORNET_DIR (torrcs, keys, data); logs $TOPO_DIR/tor-*.log"
+        echo "bootstrap:   $TORNET_BOOT_MS ms (consensus $TORNET_CONSENSUS_MS ms, then client $TORNET_CLIENT_MS ms)"
+        echo "relays:      $(tornet_relays | tr '\n' ' ')in $TOPO_NS_UP; exit $(tornet_exit_addr)"
+        echo "try:         ip netns exec $TOPO_NS_GW curl --socks5-hostname $TORNET_SOCKS http://www.example.test/"
+        echo "             $0 control $TOPO_RUN GETINFO circuit-status"
+        echo "remove:      $0 down $TOPO_RUN"
+        ;;
+    down)
+        if [[ -n ${2:-} ]]; then
+            [[ $2 =~ ^ts-[0-9]+$ ]] || { tornet_err "RUN looks like ts-1234"; exit 2; }
+            topo__remove_run "$2" || exit 1
+            rm -rf -- "$TOPO_TMP/ts-netns-${2#ts-}".??????
+        else
+            # every run of "tornet.sh up" (persist runs holding a tor network),
+            # and stale runs; other tests' live runs stay
+            for t in "$TOPO_TMP"/ts-netns-*.??????/tornet.??????; do
+                [[ -d $t ]] || continue
+                d=${t%/*}
+                read -r owner start mode <"$d/owner" 2>/dev/null || continue
+                [[ $mode == persist ]] || continue
+                topo__remove_run "ts-$owner" || exit 1
+                rm -rf -- "$d"
+            done
+            topo_cleanup_stale
+        fi
+        ;;
+    status)
+        tornet__load "${2:-}" || exit 1
+        topo_status "$TOPO_RUN"
+        echo "tor processes:"
+        for t in "$TOPO_NS_UP" "$TOPO_NS_GW"; do
+            for d in $(ip netns pids "$t"); do
+                [[ $(cat "/proc/$d/comm" 2>/dev/null) == tor ]] &&
+                    echo "   $t pid $d: $(tr '\0' ' ' <"/proc/$d/cmdline")"
+            done
+        done
+        echo "bootstrap: $(tornet_bootstrap_phase)"
+        tornet_control GETINFO circuit-status
+        ;;
+    control)
+        shift
+        if [[ ${1:-} =~ ^ts-[0-9]+$ ]]; then
+            tornet__load "$1" || exit 1
+            shift
+        else
+            tornet__load "" || exit 1
+        fi
+        (($#)) || { tornet_err "usage: $0 control [RUN] COMMAND..."; exit 2; }
+        tornet_control "$@"
+        ;;
+    *)
+        echo "usage: $0 up [CLIENTS] | down [RUN] | status [RUN] | control [RUN] COMMAND..." >&2
+        exit 2
+        ;;
+    esac
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    topo_check_tools || exit 2
+    tornet_check_tools || exit 2
+    tornet__main "$@"
+fi
