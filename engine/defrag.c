@@ -188,6 +188,20 @@ static struct tracker *tracker_find(struct ts_defrag *df, const struct datagram_
 	return NULL;
 }
 
+/* Free t's records (those it owns), with their accounting. */
+static void tracker_empty(struct ts_defrag *df, struct tracker *t)
+{
+	for (struct ts_defrag_record *r = t->first; r; r = r->next)
+		if (((const struct held *)r)->owned) {
+			df->stats.memory -= TS_DEFRAG_RECORD_COST + r->pkt.caplen;
+			df->stats.held--;
+		}
+	records_free(t->first);
+	t->first = t->last = NULL;
+	t->record_count = 0;
+	t->head = NULL;
+}
+
 /* Take t out of the hash and the FIFO, free its records, and put it back on
  * the free list. */
 static void tracker_release(struct ts_defrag *df, struct tracker *t)
@@ -205,17 +219,7 @@ static void tracker_release(struct ts_defrag *df, struct tracker *t)
 		df->trackers[t->fifo_next].fifo_prev = t->fifo_prev;
 	else
 		df->fifo_tail = t->fifo_prev;
-	for (struct ts_defrag_record *r = t->first; r; r = r->next) {
-		const struct held *h = (const struct held *)r;
-		if (h->owned) {
-			df->stats.memory -= TS_DEFRAG_RECORD_COST + r->pkt.caplen;
-			df->stats.held--;
-		}
-	}
-	records_free(t->first);
-	t->first = t->last = NULL;
-	t->record_count = 0;
-	t->head = NULL;
+	tracker_empty(df, t);
 	df->stats.in_progress--;
 	t->hash_next = df->free_head;
 	df->free_head = idx;
@@ -277,14 +281,7 @@ static void tracker_drop(struct ts_defrag *df, struct tracker *t, enum ts_defrag
 		tracker_release(df, t);
 		return;
 	}
-	for (struct ts_defrag_record *r = t->first; r; r = r->next) {
-		df->stats.memory -= TS_DEFRAG_RECORD_COST + r->pkt.caplen;
-		df->stats.held--;
-	}
-	records_free(t->first);
-	t->first = t->last = NULL;
-	t->record_count = 0;
-	t->head = NULL;
+	tracker_empty(df, t);
 	t->dead = true;
 }
 
