@@ -305,30 +305,35 @@ static void expire(struct ts_defrag *df, int64_t now_usec)
 	}
 }
 
-/* The datagram's headers: the first fragment's, with the fragmentation
- * undone. Returns their length. */
-static uint32_t write_headers(struct ts_defrag *df, const struct tracker *t)
+/* The length of the datagram's headers: the first fragment's, up to its
+ * data (IPv4) or up to its fragment header (IPv6). */
+static uint32_t header_len(const struct tracker *t)
+{
+	const struct held *h = t->head;
+	return t->key.family == 4 ? h->data_offset - h->l3_offset
+	                          : h->frag_hdr_offset - h->l3_offset;
+}
+
+/* The datagram's headers (hlen bytes): the first fragment's, with the
+ * fragmentation undone. */
+static void write_headers(struct ts_defrag *df, const struct tracker *t, uint32_t hlen)
 {
 	const struct held *h = t->head;
 	const uint8_t *frame = h->rec.pkt.data;
 	uint8_t *out = df->datagram;
+	memcpy(out, frame + h->l3_offset, hlen);
 	if (t->key.family == 4) {
-		uint32_t hlen = h->data_offset - h->l3_offset;
-		memcpy(out, frame + h->l3_offset, hlen);
 		uint32_t totlen = hlen + t->total;
 		out[2] = (uint8_t)(totlen >> 8);
 		out[3] = (uint8_t)totlen;
 		out[6] &= 0xc0; /* keep DF and the reserved bit; clear MF and the offset */
 		out[7] = 0;
-		return hlen;
+		return;
 	}
-	uint32_t hlen = h->frag_hdr_offset - h->l3_offset;
-	memcpy(out, frame + h->l3_offset, hlen);
 	out[h->frag_nh_offset - h->l3_offset] = frame[h->frag_hdr_offset];
 	uint32_t plen = hlen - IPV6_HLEN + t->total;
 	out[4] = (uint8_t)(plen >> 8);
 	out[5] = (uint8_t)plen;
-	return hlen;
 }
 
 /* Copy the fragments' bytes in arrival order, each unit from the first
@@ -369,9 +374,7 @@ static uint32_t write_data(struct ts_defrag *df, const struct tracker *t, uint8_
 
 static void reassemble(struct ts_defrag *df, struct tracker *t)
 {
-	const struct held *h = t->head;
-	uint32_t hlen = t->key.family == 4 ? h->data_offset - h->l3_offset
-	                                   : h->frag_hdr_offset - h->l3_offset;
+	uint32_t hlen = header_len(t);
 	/* IPv4's total length and IPv6's payload length are 16 bits: a datagram
 	 * that would not fit (the ping of death) is refused. */
 	uint32_t limit = t->key.family == 4 ? IP_MAX_LEN : IP_MAX_LEN + IPV6_HLEN;
@@ -379,7 +382,7 @@ static void reassemble(struct ts_defrag *df, struct tracker *t)
 		tracker_drop(df, t, TS_DEFRAG_INCONSISTENT, NULL, false);
 		return;
 	}
-	write_headers(df, t);
+	write_headers(df, t, hlen);
 	uint32_t hole = write_data(df, t, df->datagram + hlen);
 	struct ts_defrag_result r = {
 	        .fate = TS_DEFRAG_REASSEMBLED,
@@ -388,7 +391,7 @@ static void reassemble(struct ts_defrag *df, struct tracker *t)
 	        .len = hlen + t->total,
 	        .records = t->first,
 	        .record_count = t->record_count,
-	        .head = &h->rec,
+	        .head = &t->head->rec,
 	};
 	df->stats.fates[TS_DEFRAG_REASSEMBLED]++;
 	df->stats.datagrams++;

@@ -39,8 +39,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from craft_streams import (ACK, CLIENT, PA, SERVER, TS_BASE, Conn, Rec,  # noqa: E402
-                           conflicting, fill, http_request, http_response)
+from craft_streams import (CLIENT, PA, SERVER, TS_BASE, Conn, Rec,  # noqa: E402
+                           conflicting, fill, http_request, http_response, run_cli)
 from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -427,16 +427,7 @@ def check_all(torsieve, outdir):
 
 
 def main(argv):
-    here = os.path.dirname(os.path.abspath(__file__))
-    default = os.path.dirname(here)
-    if argv[:1] == ["--check"]:
-        if len(argv) not in (2, 3):
-            sys.exit(__doc__)
-        return check_all(argv[1], argv[2] if len(argv) == 3 else default)
-    if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        sys.exit(__doc__)
-    write_all(argv[0] if argv else default)
-    return 0
+    return run_cli(argv, __doc__, check_all, write_all)
 
 
 if __name__ == "__main__":

@@ -976,17 +976,22 @@ def check_all(torsieve, outdir):
     return 1 if failed else 0
 
 
-def main(argv):
-    here = os.path.dirname(os.path.abspath(__file__))
-    default = os.path.dirname(here)
+def run_cli(argv, doc, check_all, write_all):
+    """The command line both generators share: write the files into OUTDIR
+    (default test/pcaps), or --check TORSIEVE [OUTDIR]."""
+    default = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if argv[:1] == ["--check"]:
         if len(argv) not in (2, 3):
-            sys.exit(__doc__)
+            sys.exit(doc)
         return check_all(argv[1], argv[2] if len(argv) == 3 else default)
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        sys.exit(__doc__)
+        sys.exit(doc)
     write_all(argv[0] if argv else default)
     return 0
+
+
+def main(argv):
+    return run_cli(argv, __doc__, check_all, write_all)
 
 
 if __name__ == "__main__":
