@@ -27,6 +27,7 @@
 #include "torsieve/policy.h"
 #include "torsieve/privilege.h"
 #include "torsieve/reject.h"
+#include "torsieve/relay.h"
 
 #define MAX_WORKERS 64
 #define RELOAD_WAIT 2000 /* ms a worker may take to pick up a new policy */
@@ -54,6 +55,7 @@ struct worker {
 	struct ts_engine engine;
 	struct ts_plugin verdicts;
 	struct ts_rejecter *rejecter;
+	struct ts_relay *relay; /* the built-in relay, on this worker's loop */
 	struct ts_gateway_config gw; /* the settings it started with (a reload keeps them) */
 	struct event_base *base;
 	struct event *rx, *wake, *tick;
@@ -74,6 +76,18 @@ static int64_t now_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Answer a client's packet with an ICMP error (sent by torsieve: reject.h
+ * says why). A link-local IPv6 source is reached through the client
+ * interface. */
+static void reject_packet(struct worker *w, const uint8_t *frame, uint32_t caplen,
+                          const struct ts_decoded *d, enum ts_reject_kind kind)
+{
+	uint32_t ifindex = 0;
+	if (d->l3 == TS_L3_IPV6 && d->src_addr[0] == 0xfe && (d->src_addr[1] & 0xc0) == 0x80)
+		ifindex = if_nametoindex(w->gw.iface);
+	ts_reject_send(w->rejecter, frame, caplen, d, kind, ifindex, now_usec());
+}
+
 /* The verdict of every packet, as the engine reports it (held fragments
  * later, with their datagram's). */
 static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
@@ -83,17 +97,134 @@ static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 	enum ts_mark_kind kind = TS_MARK_PASS;
 	enum ts_gateway_action act =
 	        ev->judgement ? ts_gateway_action(ev->judgement, d->l4, &kind) : TS_GATEWAY_DROP;
-	if (act == TS_GATEWAY_ICMP) {
-		uint32_t ifindex = 0;
-		if (d->l3 == TS_L3_IPV6 && d->src_addr[0] == 0xfe &&
-		    (d->src_addr[1] & 0xc0) == 0x80 && ev->pkt->iface)
-			ifindex = if_nametoindex(ev->pkt->iface);
-		ts_reject_send(w->rejecter, ev->pkt->data, ev->pkt->caplen, d,
-		               ev->judgement->reject, ifindex, now_usec());
+	if (act == TS_GATEWAY_ICMP)
+		reject_packet(w, ev->pkt->data, ev->pkt->caplen, d, ev->judgement->reject);
+	if (act == TS_GATEWAY_MARK && kind == TS_MARK_DIVERT && w->relay && d->l4 == TS_L4_TCP &&
+	    d->has_l4_header && !d->is_fragment && (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN) {
+		/* a SYN: Tor is asked first, and its answer is the verdict */
+		enum ts_reject_kind rk;
+		switch (ts_relay_syn(w->relay, ev->pkt, d, now_usec(), &rk)) {
+		case TS_RELAY_SYN_HELD:
+			return;
+		case TS_RELAY_SYN_DIVERT:
+			break;
+		case TS_RELAY_SYN_DROP:
+			act = TS_GATEWAY_DROP;
+			break;
+		case TS_RELAY_SYN_REJECT:
+			if (rk == TS_REJECT_TCP_RESET) {
+				kind = TS_MARK_RESET;
+			} else {
+				reject_packet(w, ev->pkt->data, ev->pkt->caplen, d, rk);
+				act = TS_GATEWAY_DROP;
+			}
+			break;
+		}
 	}
 	bool accept = act == TS_GATEWAY_MARK;
 	uint32_t mark = accept ? ts_gateway_mark(&w->gw, kind) : 0;
 	ts_nfq_verdict(w->src, ev->pkt->id, accept, mark, w->gw.mark_mask, ev->pkt->mark);
+}
+
+/* A held SYN's verdict, once Tor answered. */
+static void relay_verdict(void *ctx, const struct ts_relay_held *h, bool divert,
+                          enum ts_reject_kind kind)
+{
+	struct worker *w = ctx;
+	enum ts_mark_kind mk = divert ? TS_MARK_DIVERT : TS_MARK_RESET;
+	if (!divert && kind != TS_REJECT_TCP_RESET) {
+		struct ts_decoded d;
+		ts_decode(h->link, h->frame, h->caplen, h->wirelen, &d);
+		reject_packet(w, h->frame, h->caplen, &d, kind);
+		ts_nfq_verdict(w->src, h->id, false, 0, w->gw.mark_mask, h->mark);
+		return;
+	}
+	ts_nfq_verdict(w->src, h->id, true, ts_gateway_mark(&w->gw, mk), w->gw.mark_mask, h->mark);
+}
+
+static void worker_fail(struct worker *w, const char *why);
+
+static void relay_flush(void *ctx)
+{
+	struct worker *w = ctx;
+	if (ts_nfq_flush(w->src) < 0)
+		worker_fail(w, "sending verdicts failed");
+}
+
+#define U(x) ((unsigned long long)(x))
+
+/* "relay":{...}, with the Tor instances under "tor". */
+static void relay_report_json(FILE *f, const struct ts_relay *r)
+{
+	struct ts_relay_stats st;
+	ts_relay_get_stats(r, &st);
+	fprintf(f,
+	        "\"relay\":{\"syn_held\":%llu,\"syn_copies\":%llu,\"syn_copies_lost\":%llu,"
+	        "\"syn_opened\":%llu,\"syn_refused\":%llu,\"syn_timeout\":%llu,"
+	        "\"syn_no_tor\":%llu,\"syn_broken\":%llu,\"syn_accept_first\":%llu,"
+	        "\"syn_over_connections\":%llu,\"tor_replies\":{",
+	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_opened),
+	        U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor), U(st.syn_broken),
+	        U(st.syn_accept_first), U(st.syn_over_connections));
+	bool first = true;
+	for (int code = 0; code < 256; code++)
+		if (st.tor_replies[code]) {
+			fprintf(f, "%s\"0x%02x\":%llu", first ? "" : ",", code, U(st.tor_replies[code]));
+			first = false;
+		}
+	fprintf(f,
+	        "},\"accepted\":%llu,\"paired\":%llu,\"opened_after\":%llu,"
+	        "\"over_connections\":%llu,\"emfile\":%llu,\"accept_errors\":%llu,"
+	        "\"bytes_to_tor\":%llu,\"bytes_to_client\":%llu,\"pending\":%u,"
+	        "\"connections\":%u,\"clients\":%u,\"closed\":{",
+	        U(st.accepted), U(st.paired), U(st.opened_after), U(st.over_connections),
+	        U(st.emfile), U(st.accept_errors), U(st.bytes_to_tor), U(st.bytes_to_client),
+	        st.pending, st.connections, st.clients);
+	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
+		fprintf(f, "%s\"%s\":%llu", c ? "," : "", ts_relay_close_name((enum ts_relay_close)c),
+		        U(st.closed[c]));
+	fputs("},\"tor\":[", f);
+	const struct ts_tor_pool *pool = ts_relay_tor_pool(r);
+	for (size_t i = 0; i < pool->count; i++) {
+		char ep[64];
+		ts_tor_endpoint_text(&pool->ep[i], ep, sizeof(ep));
+		fprintf(f, "%s{\"socks\":\"%s\",\"streams\":%llu,\"failures\":%llu,\"up\":%s}",
+		        i ? "," : "", ep, U(pool->st[i].streams), U(pool->st[i].failures),
+		        pool->st[i].down_until && pool->st[i].down_until > now_usec() ? "false"
+		                                                                   : "true");
+	}
+	fputs("]},", f);
+}
+
+static void relay_report_text(FILE *f, const struct ts_relay *r)
+{
+	struct ts_relay_stats st;
+	ts_relay_get_stats(r, &st);
+	fprintf(f,
+	        "relay       SYNs: %llu held (+%llu copies, %llu copies dropped), %llu opened, "
+	        "%llu refused by Tor, %llu timed out, %llu without Tor, %llu SOCKS failures, "
+	        "%llu accepted first, %llu over relay-connections\n",
+	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_opened),
+	        U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor), U(st.syn_broken),
+	        U(st.syn_accept_first), U(st.syn_over_connections));
+	fprintf(f,
+	        "relay       connections: %llu accepted, %llu paired, %llu opened after, %llu over "
+	        "the caps, %llu at EMFILE, %llu failed; %u open, %u pending, %u clients; bytes: "
+	        "%llu to Tor, %llu to clients\nrelay       closed:",
+	        U(st.accepted), U(st.paired), U(st.opened_after), U(st.over_connections),
+	        U(st.emfile), U(st.accept_errors), st.connections, st.pending, st.clients,
+	        U(st.bytes_to_tor), U(st.bytes_to_client));
+	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
+		fprintf(f, " %llu %s", U(st.closed[c]), ts_relay_close_name((enum ts_relay_close)c));
+	fputc('\n', f);
+	const struct ts_tor_pool *pool = ts_relay_tor_pool(r);
+	for (size_t i = 0; i < pool->count; i++) {
+		char ep[64];
+		ts_tor_endpoint_text(&pool->ep[i], ep, sizeof(ep));
+		fprintf(f, "tor         %s: %llu streams, %llu failures, %s\n", ep,
+		        U(pool->st[i].streams), U(pool->st[i].failures),
+		        pool->st[i].down_until > now_usec() ? "left out" : "in use");
+	}
 }
 
 static void worker_report(struct worker *w, const char *when)
@@ -116,7 +247,7 @@ static void worker_report(struct worker *w, const char *when)
 		        "\"dropped\":%llu,\"verdict_messages\":%llu,\"batches\":%llu,"
 		        "\"send_errors\":%llu,\"enobufs\":%llu,\"queue_dropped\":%llu,"
 		        "\"user_dropped\":%llu,\"truncated\":%llu},\"icmp_errors\":{\"sent\":%llu,"
-		        "\"limited\":%llu,\"unanswered\":%llu,\"failed\":%llu},\"summary\":",
+		        "\"limited\":%llu,\"unanswered\":%llu,\"failed\":%llu},",
 		        w->queue, when, (unsigned long long)q.received,
 		        (unsigned long long)q.accepted, (unsigned long long)q.dropped,
 		        (unsigned long long)q.verdict_messages, (unsigned long long)q.batches,
@@ -125,6 +256,9 @@ static void worker_report(struct worker *w, const char *when)
 		        (unsigned long long)q.truncated, (unsigned long long)rj->sent,
 		        (unsigned long long)rj->limited, (unsigned long long)rj->unanswered,
 		        (unsigned long long)rj->failed);
+		if (w->relay)
+			relay_report_json(mem, w->relay);
+		fputs("\"summary\":", mem);
 		ts_summary_write(mem, true, &w->engine.run, &w->engine.stats);
 		fflush(mem);
 		if (len && text[len - 1] == '\n')
@@ -152,6 +286,8 @@ static void worker_report(struct worker *w, const char *when)
 	        "%llu failed\n",
 	        (unsigned long long)rj->sent, (unsigned long long)rj->limited,
 	        (unsigned long long)rj->unanswered, (unsigned long long)rj->failed);
+	if (w->relay)
+		relay_report_text(mem, w->relay);
 	fclose(mem);
 	ts_log_lines(LOG_INFO, text);
 	free(text);
@@ -198,6 +334,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct worker *w = arg;
 	ts_engine_tick(&w->engine, now_usec());
+	if (w->relay)
+		ts_relay_tick(w->relay, now_usec());
 	if (ts_nfq_flush(w->src) < 0)
 		worker_fail(w, "sending verdicts failed");
 }
@@ -239,6 +377,7 @@ static void worker_free(struct worker *w)
 		event_free(w->wake);
 	if (w->tick)
 		event_free(w->tick);
+	ts_relay_close(w->relay); /* before its loop goes */
 	if (w->base)
 		event_base_free(w->base);
 	ts_source_close(w->src); /* unbinds: the kernel drops what still waits */
@@ -290,6 +429,18 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 	    event_add(w->tick, &second) < 0) {
 		ts_log(LOG_ERR, "queue %u: cannot set up the event loop", queue);
 		return -1;
+	}
+	if (p->gateway.relay.enabled) {
+		w->relay = ts_relay_open(&p->gateway.relay, p->gateway.divert_port, err, sizeof(err));
+		struct ts_relay_hooks hooks = {.ctx = w, .verdict = relay_verdict, .flush = relay_flush};
+		if (!w->relay) {
+			ts_log(LOG_ERR, "%s", err);
+			return -1;
+		}
+		if (ts_relay_attach(w->relay, w->base, &hooks) < 0) {
+			ts_log(LOG_ERR, "queue %u: cannot set up the relay's events", queue);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -362,6 +513,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int run(const struct ts_policy *p)
 {
 	const struct ts_gateway_config *g = &p->gateway;
+	if (g->relay.enabled && g->queue_first != g->queue_last) {
+		ts_log(LOG_ERR,
+		       "%s: the built-in relay runs on one queue (set queue %u), or set relay off "
+		       "to divert to another transparent proxy",
+		       p->source, g->queue_first);
+		return TS_EXIT_USAGE;
+	}
+	if (g->relay.enabled && (uint64_t)g->relay.pending_syns * 4 > g->queue_length / 2)
+		ts_log(LOG_WARNING,
+		       "%s: pending-syns %u (up to 4 queued packets each) may fill half the "
+		       "queue (queue-length %u): other packets would then be dropped by the kernel",
+		       p->source, g->relay.pending_syns, g->queue_length);
 	for (unsigned q = g->queue_first; q <= g->queue_last; q++)
 		if (worker_init(&workers[worker_count++], (uint16_t)q, p) < 0)
 			return TS_EXIT_FAILURE;

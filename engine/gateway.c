@@ -18,6 +18,26 @@ void ts_gateway_config_default(struct ts_gateway_config *g)
 	g->route_table = 100;
 	g->reject_rate = 100;
 	g->fast_path = true;
+	ts_relay_config_default(&g->relay);
+}
+
+void ts_relay_config_default(struct ts_relay_config *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->enabled = true;
+	r->tor_count = 1;
+	r->tor[0] = (struct ts_tor_endpoint){.family = 4, .addr = {127, 0, 0, 1}, .port = 9050};
+	r->isolation = TS_ISOLATE_MAC;
+	r->pending_syns = 256;
+	r->pending_per_client = 32;
+	/* Tor gives up on a stream after 120 s (SocksTimeout) but a client's
+	 * SYN retries end sooner; an answer after 30 s helps nobody. */
+	r->syn_timeout = 30;
+	r->connections = 1024;
+	r->connections_per_client = 256;
+	r->idle_timeout = 900;
+	r->buffer = 64u << 10;
+	r->tor_retry = 5;
 }
 
 const char *ts_mark_name(enum ts_mark_kind k)

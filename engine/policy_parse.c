@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1051,6 +1052,165 @@ static bool parse_gateway_set(struct parser *ps, bool *known)
 	return true;
 }
 
+/* "127.0.0.1:9050", or "[::1]:9050" (a quoted string: the lexer's words
+ * have no brackets). */
+static bool parse_tor_endpoint(const struct ts_token *t, struct ts_tor_endpoint *ep)
+{
+	char buf[64];
+	if ((t->kind != TOK_WORD && t->kind != TOK_STRING) || !tok_copy(t, buf, sizeof(buf)))
+		return false;
+	char *host = buf, *port;
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+		if (!close || close[1] != ':')
+			return false;
+		*close = '\0';
+		host = buf + 1;
+		port = close + 2;
+	} else {
+		port = strrchr(buf, ':');
+		if (!port)
+			return false;
+		*port++ = '\0';
+	}
+	unsigned long v;
+	if (!parse_uint(port, 65535, &v) || v == 0)
+		return false;
+	memset(ep, 0, sizeof(*ep));
+	ep->port = (uint16_t)v;
+	if (buf[0] != '[' && inet_pton(AF_INET, host, ep->addr) == 1)
+		ep->family = 4;
+	else if (buf[0] == '[' && inet_pton(AF_INET6, host, ep->addr) == 1)
+		ep->family = 6;
+	else
+		return false;
+	return true;
+}
+
+/* The relay's settings (struct ts_relay_config). Unlike the others some
+ * take several words, so this leaves the parser after the last one. */
+static bool parse_relay_set(struct parser *ps, bool *known)
+{
+	struct ts_relay_config *r = &ps->p->gateway.relay;
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned long min, max;
+		const char *what;
+	} numbers[] = {
+	        {"pending-syns", offsetof(struct ts_relay_config, pending_syns), 1, 65536,
+	         "a number of SYNs from 1 to 65536"},
+	        {"pending-syns-per-client", offsetof(struct ts_relay_config, pending_per_client),
+	         1, 65536, "a number of SYNs from 1 to 65536"},
+	        {"syn-timeout", offsetof(struct ts_relay_config, syn_timeout), 1, 600,
+	         "a timeout in seconds from 1 to 600"},
+	        {"relay-connections", offsetof(struct ts_relay_config, connections), 1, 1u << 20,
+	         "a number of connections from 1 to 1048576"},
+	        {"relay-connections-per-client",
+	         offsetof(struct ts_relay_config, connections_per_client), 1, 1u << 20,
+	         "a number of connections from 1 to 1048576"},
+	        {"relay-idle", offsetof(struct ts_relay_config, idle_timeout), 1, 86400 * 7,
+	         "a timeout in seconds from 1 to 604800"},
+	        {"tor-retry", offsetof(struct ts_relay_config, tor_retry), 1, 3600,
+	         "a time in seconds from 1 to 3600"},
+	};
+	*known = true;
+	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		if (!ts_tok_is(cur(ps), numbers[i].name))
+			continue;
+		next(ps);
+		unsigned long v;
+		if (!token_number(ps, numbers[i].min, numbers[i].max, numbers[i].what, &v))
+			return false;
+		uint32_t u = (uint32_t)v;
+		memcpy((char *)r + numbers[i].offset, &u, sizeof(u));
+		next(ps);
+		return true;
+	}
+	if (ts_tok_is(cur(ps), "relay")) {
+		next(ps);
+		if (ts_tok_is(cur(ps), "on"))
+			r->enabled = true;
+		else if (ts_tok_is(cur(ps), "off"))
+			r->enabled = false;
+		else {
+			expected(ps, "on or off");
+			return false;
+		}
+		next(ps);
+	} else if (ts_tok_is(cur(ps), "relay-buffer")) {
+		next(ps);
+		uint64_t size;
+		/* the kernel's pipe sizes: a page up to 1 MiB by default */
+		if (!parse_size(cur(ps), &size) || size < 4096 || size > (1u << 20)) {
+			expected(ps, "a size from 4K to 1M such as 64K");
+			return false;
+		}
+		r->buffer = (uint32_t)size;
+		next(ps);
+	} else if (ts_tok_is(cur(ps), "tor-socks")) {
+		next(ps);
+		r->tor_count = 0;
+		do {
+			if (r->tor_count == TS_TOR_MAX) {
+				expected(ps, "at most 8 Tor SOCKS ports");
+				return false;
+			}
+			if (!parse_tor_endpoint(cur(ps), &r->tor[r->tor_count])) {
+				expected(ps, "a Tor SOCKS port such as 127.0.0.1:9050 or \"[::1]:9050\"");
+				return false;
+			}
+			for (uint8_t o = 0; o < r->tor_count; o++)
+				if (!memcmp(&r->tor[o], &r->tor[r->tor_count], sizeof(r->tor[o]))) {
+					expected(ps, "distinct Tor SOCKS ports");
+					return false;
+				}
+			r->tor_count++;
+			next(ps);
+		} while (!at_end_of_statement(ps));
+	} else if (ts_tok_is(cur(ps), "isolation")) {
+		next(ps);
+		if (ts_tok_is(cur(ps), "mac"))
+			r->isolation = TS_ISOLATE_MAC;
+		else if (ts_tok_is(cur(ps), "ip"))
+			r->isolation = TS_ISOLATE_IP;
+		else if (ts_tok_is(cur(ps), "none"))
+			r->isolation = TS_ISOLATE_NONE;
+		else {
+			expected(ps, "mac, ip or none");
+			return false;
+		}
+		next(ps);
+		r->isolate_port = false;
+		r->isolate_epoch = 0;
+		while (!at_end_of_statement(ps)) {
+			if (r->isolation == TS_ISOLATE_NONE) {
+				expected(ps, "end of line (isolation none takes no port or epoch)");
+				return false;
+			}
+			if (ts_tok_is(cur(ps), "port") && !r->isolate_port) {
+				r->isolate_port = true;
+				next(ps);
+			} else if (ts_tok_is(cur(ps), "epoch") && !r->isolate_epoch) {
+				next(ps);
+				unsigned long v;
+				if (!token_number(ps, 60, 86400 * 7,
+				                  "an epoch in seconds from 60 to 604800", &v))
+					return false;
+				r->isolate_epoch = (uint32_t)v;
+				next(ps);
+			} else {
+				expected(ps, "port, epoch SECONDS, or end of line");
+				return false;
+			}
+		}
+	} else {
+		*known = false;
+		return false;
+	}
+	return true;
+}
+
 /* After the whole file: marks must fit under the mask and differ. */
 static void check_marks(struct parser *ps)
 {
@@ -1177,14 +1337,19 @@ static bool parse_set(struct parser *ps)
 		}
 	} else {
 		bool known;
-		bool ok = parse_gateway_set(ps, &known);
+		bool ok = parse_relay_set(ps, &known);
+		if (known)
+			return ok;
+		ok = parse_gateway_set(ps, &known);
 		if (known)
 			return ok;
 		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout, "
 		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
 		             "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
 		             "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
-		             "route-table, reject-rate, fast-path)");
+		             "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
+		             "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
+		             "relay-connections-per-client, relay-idle, relay-buffer, tor-retry)");
 		return false;
 	}
 	next(ps);

@@ -175,6 +175,42 @@ enum ts_gateway_action {
 	TS_GATEWAY_ICMP,     /* NF_DROP, and torsieve sends the ICMP error */
 };
 
+/* A Tor SOCKS port the relay hands diverted connections to. */
+#define TS_TOR_MAX 8
+struct ts_tor_endpoint {
+	uint8_t family; /* 4 or 6 */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/* What the SOCKS username says about a client, so that Tor
+ * (IsolateSOCKSAuth) keeps each client's streams on circuits of its own. */
+enum ts_isolation {
+	TS_ISOLATE_MAC = 0, /* the client's MAC (its IP when the MAC is unknown) */
+	TS_ISOLATE_IP,
+	TS_ISOLATE_NONE, /* every client shares circuits */
+};
+
+/* The built-in relay (`set relay`, `set tor-socks`, ...; docs/policy.md). */
+struct ts_relay_config {
+	bool enabled; /* off: diverted connections go to another transparent proxy */
+	uint8_t tor_count;
+	struct ts_tor_endpoint tor[TS_TOR_MAX];
+	enum ts_isolation isolation;
+	bool isolate_port;         /* the destination port is part of the token */
+	uint32_t isolate_epoch;    /* seconds; the token changes every epoch (0: never) */
+	uint32_t pending_syns;     /* SYNs held while Tor connects, in total */
+	uint32_t pending_per_client;
+	uint32_t syn_timeout;      /* seconds Tor may take to answer a CONNECT */
+	uint32_t connections;      /* relayed connections, in total */
+	uint32_t connections_per_client;
+	uint32_t idle_timeout;     /* seconds without a byte either way */
+	uint32_t buffer;           /* bytes in flight per direction (the pipe) */
+	uint32_t tor_retry;        /* seconds before an instance that failed is tried again */
+};
+
+void ts_relay_config_default(struct ts_relay_config *r);
+
 /* The gateway's settings (`set interface`, `set queue`, `set mark`, ...;
  * docs/policy.md). They are read when torsieve starts; a reload changes
  * rules only. */
@@ -189,6 +225,7 @@ struct ts_gateway_config {
 	uint32_t route_table; /* policy-routing table that delivers marked packets locally */
 	uint32_t reject_rate; /* ICMP errors per second (per queue), and their burst */
 	bool fast_path;       /* packets of accepted diverted connections skip the queue */
+	struct ts_relay_config relay;
 };
 
 void ts_gateway_config_default(struct ts_gateway_config *g);

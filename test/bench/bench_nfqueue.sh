@@ -108,6 +108,7 @@ write_conf() { # FILE FAST_PATH
 set interface br0
 set queue $QUEUE
 set fast-path $2
+set relay off
 set mark-mask 0xff00
 set mark pass 1
 set divert-port $DIVERT_PORT

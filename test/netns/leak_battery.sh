@@ -45,6 +45,7 @@ policy() { # QUEUE_LENGTH
 set interface br0
 set queue 5
 set queue-length $1
+set relay off
 list gateway = { 192.0.2.1, 2001:db8:1::1 }
 pass icmp6 icmp-type { 133, 135, 136 }
 pass tcp to \$gateway port 9050

@@ -1,0 +1,993 @@
+/* The relay: held SYNs, Tor streams, and the bytes between (relay.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "torsieve/log.h"
+#include "torsieve/relay.h"
+#include "torsieve/socks5.h"
+#include "torsieve/socks_client.h"
+
+#define HELD_IDS        4   /* the SYN and copies of it: more are dropped */
+#define HELD_FRAME      192 /* bytes of the SYN kept for an ICMP error */
+#define CLAIM_USEC      10000000 /* a stream Tor opened waits this long for its client */
+#define ANSWER_KEEP_USEC 3000000 /* a refusal is repeated to copies this long */
+
+/* A connection's 4-tuple as the client sent it. */
+struct tuple {
+	uint8_t family;
+	uint8_t caddr[16], daddr[16];
+	uint16_t cport, dport;
+};
+
+/* Whom the caps count: one entry per client address with anything live. */
+struct client {
+	struct client *next;
+	uint8_t family;
+	uint8_t addr[16];
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t held;  /* pending entries asking or open */
+	uint32_t conns; /* relayed connections */
+};
+
+enum pending_state { P_FREE = 0, P_ASKING, P_OPEN, P_ANSWERED };
+
+struct pending {
+	struct pending *next; /* hash chain, or the free list */
+	struct ts_relay *relay;
+	struct tuple t;
+	struct client *client;
+	enum pending_state state;
+	struct ts_socks_client *socks;
+	int tor_fd;
+	uint32_t seq;   /* the SYN's: copies have the same */
+	int64_t until;  /* P_OPEN: claimed by; P_ANSWERED: forgotten at */
+	enum ts_reject_kind kind; /* P_ANSWERED */
+	uint8_t nids;
+	uint32_t ids[HELD_IDS], marks[HELD_IDS];
+	uint32_t caplen, wirelen;
+	enum ts_link link;
+	uint8_t frame[HELD_FRAME];
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct ts_relay *relay;
+	struct client *client;
+	struct ts_socks_client *socks; /* accepted first: Tor is being asked */
+	int fd[2];                     /* 0: the client, 1: Tor */
+	int pipe[2][2];                /* pipe[d]: bytes read from fd[d] for fd[1 - d] */
+	uint32_t inpipe[2];
+	bool pipe_full[2]; /* the pipe took no more though fewer than its size are in */
+	bool eof[2];       /* fd[s] will send no more */
+	bool shut[2];      /* fd[s] was told there is no more (SHUT_WR) */
+	struct event *rd[2], *wr[2];
+	struct tuple t;
+	int64_t last;
+};
+
+struct ts_relay {
+	struct ts_relay_config cfg;
+	struct event_base *base;
+	struct ts_relay_hooks hooks;
+	struct ts_tor_pool pool;
+	struct ts_relay_stats st;
+	int listen_fd[2];
+	struct event *listen_ev[2];
+	int reserve_fd; /* given up to accept (and reset) a connection at EMFILE */
+	uint32_t pipe_size;
+	struct pending *pending, *pending_free, **pending_hash;
+	uint32_t pending_mask;
+	struct client *clients, *clients_free, **client_hash;
+	uint32_t client_mask;
+	struct conn *conns;
+	int64_t no_tor_logged;
+};
+
+static const char *const close_names[] = {
+#define TS_RELAY_CLOSE_NAME(id, name, text) name,
+        TS_RELAY_CLOSE_LIST(TS_RELAY_CLOSE_NAME)
+#undef TS_RELAY_CLOSE_NAME
+};
+
+const char *ts_relay_close_name(enum ts_relay_close c)
+{
+	return (unsigned)c < TS_RELAY_CLOSE_COUNT ? close_names[c] : "?";
+}
+
+static int64_t clock_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint32_t hash_bytes(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 16;
+	while (p < n && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+/* ---- clients ---- */
+
+static struct client **client_slot(struct ts_relay *r, uint8_t family, const uint8_t *addr)
+{
+	uint8_t k[17];
+	k[0] = family;
+	memcpy(k + 1, addr, 16);
+	struct client **pp = &r->client_hash[hash_bytes(k, sizeof(k)) & r->client_mask];
+	while (*pp && ((*pp)->family != family || memcmp((*pp)->addr, addr, 16)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* The client's entry, made when missing; NULL only when the table is full
+ * (it is sized for every pending SYN and connection, so never in use). */
+static struct client *client_get(struct ts_relay *r, uint8_t family, const uint8_t *addr)
+{
+	struct client **pp = client_slot(r, family, addr);
+	if (*pp)
+		return *pp;
+	struct client *c = r->clients_free;
+	if (!c)
+		return NULL;
+	r->clients_free = c->next;
+	memset(c, 0, sizeof(*c));
+	c->family = family;
+	memcpy(c->addr, addr, 16);
+	*pp = c;
+	r->st.clients++;
+	return c;
+}
+
+static void client_put(struct ts_relay *r, struct client *c)
+{
+	if (!c || c->held || c->conns)
+		return;
+	struct client **pp = client_slot(r, c->family, c->addr);
+	if (*pp == c)
+		*pp = c->next;
+	c->next = r->clients_free;
+	r->clients_free = c;
+	r->st.clients--;
+}
+
+/* The SOCKS username that keeps this client on circuits of its own, and
+ * the key that keeps it on one Tor instance. */
+static void client_token(const struct ts_relay *r, const struct client *c, uint16_t dport,
+                         int64_t now, char *user, size_t len, uint8_t key[17], size_t *keylen)
+{
+	const struct ts_relay_config *cfg = &r->cfg;
+	int n;
+	if (cfg->isolation == TS_ISOLATE_NONE) {
+		n = snprintf(user, len, "torsieve");
+	} else if (cfg->isolation == TS_ISOLATE_MAC && c->has_mac) {
+		n = snprintf(user, len, "torsieve mac %02x:%02x:%02x:%02x:%02x:%02x", c->mac[0],
+		             c->mac[1], c->mac[2], c->mac[3], c->mac[4], c->mac[5]);
+	} else {
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(c->family == 6 ? AF_INET6 : AF_INET, c->addr, a, sizeof(a));
+		n = snprintf(user, len, "torsieve ip %s", a);
+	}
+	if (cfg->isolation != TS_ISOLATE_NONE && cfg->isolate_port && n > 0 && (size_t)n < len)
+		n += snprintf(user + n, len - (size_t)n, " port %u", dport);
+	if (cfg->isolation != TS_ISOLATE_NONE && cfg->isolate_epoch && n > 0 && (size_t)n < len)
+		snprintf(user + n, len - (size_t)n, " epoch %lld",
+		         (long long)(now / 1000000 / cfg->isolate_epoch));
+	if (cfg->isolation == TS_ISOLATE_MAC && c->has_mac) {
+		memcpy(key, c->mac, 6);
+		*keylen = 6;
+	} else {
+		key[0] = c->family;
+		memcpy(key + 1, c->addr, 16);
+		*keylen = 17;
+	}
+}
+
+/* ---- pending SYNs ---- */
+
+static struct pending **pending_slot(struct ts_relay *r, const struct tuple *t)
+{
+	struct pending **pp = &r->pending_hash[hash_bytes(t, sizeof(*t)) & r->pending_mask];
+	while (*pp && memcmp(&(*pp)->t, t, sizeof(*t)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void pending_release(struct ts_relay *r, struct pending *p)
+{
+	struct pending **pp = pending_slot(r, &p->t);
+	if (*pp == p)
+		*pp = p->next;
+	if (p->socks)
+		ts_socks_cancel(p->socks);
+	if (p->tor_fd >= 0)
+		close(p->tor_fd);
+	if (p->state != P_ANSWERED && p->client)
+		p->client->held--;
+	struct client *c = p->client;
+	memset(p, 0, sizeof(*p));
+	p->tor_fd = -1;
+	p->next = r->pending_free;
+	r->pending_free = p;
+	r->st.pending--;
+	client_put(r, c);
+}
+
+/* A free entry; at the cap, an answered one is forgotten early. */
+static struct pending *pending_take(struct ts_relay *r)
+{
+	if (!r->pending_free)
+		for (uint32_t i = 0; i < r->cfg.pending_syns; i++)
+			if (r->pending[i].state == P_ANSWERED) {
+				pending_release(r, &r->pending[i]);
+				break;
+			}
+	struct pending *p = r->pending_free;
+	if (p) {
+		r->pending_free = p->next;
+		p->next = NULL;
+		r->st.pending++;
+	}
+	return p;
+}
+
+static void give_verdicts(struct ts_relay *r, struct pending *p, bool divert,
+                          enum ts_reject_kind kind)
+{
+	for (uint8_t i = 0; i < p->nids; i++) {
+		struct ts_relay_held h = {
+		        .id = p->ids[i],
+		        .mark = p->marks[i],
+		        .link = p->link,
+		        .caplen = p->caplen,
+		        .wirelen = p->wirelen,
+		        .frame = p->frame,
+		};
+		r->hooks.verdict(r->hooks.ctx, &h, divert, kind);
+	}
+	p->nids = 0;
+	r->hooks.flush(r->hooks.ctx);
+}
+
+static void log_no_tor(struct ts_relay *r, int64_t now)
+{
+	if (now - r->no_tor_logged < 10000000)
+		return;
+	r->no_tor_logged = now;
+	ts_log(LOG_WARNING, "relay: no Tor instance answers (tor-socks); diverted connections "
+	                    "are refused until one does");
+}
+
+static void on_pending_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd,
+                              int instance)
+{
+	(void)instance;
+	struct pending *p = ctx;
+	struct ts_relay *r = p->relay;
+	int64_t now = clock_usec();
+	p->socks = NULL;
+	if (o == TS_SOCKS_OPEN) {
+		r->st.syn_opened++;
+		r->st.tor_replies[0]++;
+		p->tor_fd = fd;
+		p->state = P_OPEN;
+		p->until = now + CLAIM_USEC;
+		give_verdicts(r, p, true, TS_REJECT_DEFAULT);
+		return;
+	}
+	enum ts_reject_kind kind = TS_REJECT_TCP_RESET;
+	switch (o) {
+	case TS_SOCKS_REFUSED:
+		r->st.syn_refused++;
+		r->st.tor_replies[reply]++;
+		kind = ts_socks5_reject_kind(reply);
+		break;
+	case TS_SOCKS_TIMEOUT:
+		r->st.syn_timeout++;
+		kind = TS_REJECT_HOST_UNREACHABLE;
+		break;
+	case TS_SOCKS_NO_TOR:
+		r->st.syn_no_tor++;
+		log_no_tor(r, now);
+		break;
+	default:
+		r->st.syn_broken++;
+		break;
+	}
+	p->state = P_ANSWERED;
+	p->client->held--;
+	p->kind = kind;
+	p->until = now + ANSWER_KEEP_USEC;
+	give_verdicts(r, p, false, kind);
+}
+
+static void tuple_of(const struct ts_decoded *d, struct tuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = d->l3 == TS_L3_IPV6 ? 6 : 4;
+	memcpy(t->caddr, d->src_addr, 16);
+	memcpy(t->daddr, d->dst_addr, 16);
+	t->cport = d->sport;
+	t->dport = d->dport;
+}
+
+static void dest_of(const struct tuple *t, struct ts_socks5_addr *to)
+{
+	memset(to, 0, sizeof(*to));
+	to->family = t->family;
+	memcpy(to->addr, t->daddr, 16);
+	to->port = t->dport;
+}
+
+static bool over_connections(const struct ts_relay *r, const struct client *c)
+{
+	return c->held + c->conns >= r->cfg.connections_per_client ||
+	       r->st.connections + r->st.pending >= r->cfg.connections;
+}
+
+static bool keep_copy(struct pending *p, const struct ts_packet *pkt)
+{
+	if (p->nids == HELD_IDS)
+		return false;
+	p->ids[p->nids] = pkt->id;
+	p->marks[p->nids] = pkt->mark;
+	p->nids++;
+	return true;
+}
+
+enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
+                               const struct ts_decoded *d, int64_t now,
+                               enum ts_reject_kind *kind)
+{
+	struct tuple t;
+	tuple_of(d, &t);
+	*kind = TS_REJECT_TCP_RESET;
+	struct pending *p = *pending_slot(r, &t);
+	if (p && p->seq == d->tcp_seq) {
+		/* a copy of a SYN already known: the same answer */
+		switch (p->state) {
+		case P_ASKING:
+			if (keep_copy(p, pkt)) {
+				r->st.syn_copies++;
+				return TS_RELAY_SYN_HELD;
+			}
+			r->st.syn_copies_lost++;
+			return TS_RELAY_SYN_DROP;
+		case P_OPEN:
+			return TS_RELAY_SYN_DIVERT;
+		default:
+			*kind = p->kind;
+			return TS_RELAY_SYN_REJECT;
+		}
+	}
+	if (p)
+		pending_release(r, p); /* the port reused for a new connection */
+
+	struct client *c = client_get(r, t.family, t.caddr);
+	if (!c)
+		return TS_RELAY_SYN_DIVERT;
+	if (d->has_mac) {
+		memcpy(c->mac, d->src_mac, 6);
+		c->has_mac = true;
+	}
+	if (over_connections(r, c)) {
+		r->st.syn_over_connections++;
+		client_put(r, c);
+		return TS_RELAY_SYN_REJECT;
+	}
+	if (c->held >= r->cfg.pending_per_client || !(p = pending_take(r))) {
+		r->st.syn_accept_first++;
+		client_put(r, c);
+		return TS_RELAY_SYN_DIVERT;
+	}
+	p->relay = r;
+	p->t = t;
+	p->client = c;
+	p->state = P_ASKING;
+	p->tor_fd = -1;
+	p->seq = d->tcp_seq;
+	p->link = pkt->link;
+	p->wirelen = pkt->len;
+	p->caplen = pkt->caplen < HELD_FRAME ? pkt->caplen : HELD_FRAME;
+	memcpy(p->frame, pkt->data, p->caplen);
+	c->held++;
+	struct pending **slot = pending_slot(r, &t);
+	p->next = *slot;
+	*slot = p;
+	keep_copy(p, pkt);
+
+	char user[TS_SOCKS5_CRED_MAX + 1];
+	uint8_t key[17];
+	size_t keylen;
+	client_token(r, c, t.dport, now, user, sizeof(user), key, &keylen);
+	struct ts_socks_request req = {
+	        .key = key,
+	        .keylen = keylen,
+	        .user = user,
+	        .timeout_sec = r->cfg.syn_timeout,
+	        .done = on_pending_answer,
+	        .ctx = p,
+	};
+	dest_of(&t, &req.to);
+	enum ts_socks_outcome why;
+	p->socks = ts_socks_connect(r->base, &r->pool, &req, now, &why);
+	if (!p->socks) {
+		if (why == TS_SOCKS_NO_TOR) {
+			r->st.syn_no_tor++;
+			log_no_tor(r, now);
+		} else {
+			r->st.syn_broken++;
+		}
+		p->nids = 0; /* answered here, not through the hooks */
+		p->state = P_ANSWERED;
+		c->held--;
+		p->kind = TS_REJECT_TCP_RESET;
+		p->until = now + ANSWER_KEEP_USEC;
+		return TS_RELAY_SYN_REJECT;
+	}
+	r->st.syn_held++;
+	return TS_RELAY_SYN_HELD;
+}
+
+/* ---- relayed connections ---- */
+
+static void conn_update(struct conn *c);
+
+static void set_linger_reset(int fd)
+{
+	/* closing with a zero linger sends a reset: the peer learns the
+	 * connection failed rather than ended */
+	struct linger l = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+static void conn_close(struct conn *c, enum ts_relay_close why, bool reset_client, bool reset_tor)
+{
+	struct ts_relay *r = c->relay;
+	r->st.closed[why]++;
+	if (c->socks)
+		ts_socks_cancel(c->socks);
+	for (int s = 0; s < 2; s++) {
+		if (c->rd[s])
+			event_free(c->rd[s]);
+		if (c->wr[s])
+			event_free(c->wr[s]);
+		if (c->fd[s] >= 0) {
+			if (s == 0 ? reset_client : reset_tor)
+				set_linger_reset(c->fd[s]);
+			close(c->fd[s]);
+		}
+		for (int e = 0; e < 2; e++)
+			if (c->pipe[s][e] >= 0)
+				close(c->pipe[s][e]);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	r->st.connections--;
+	c->client->conns--;
+	client_put(r, c->client);
+	free(c);
+}
+
+static bool would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/*
+ * Move what can be moved in direction d (fd[d] -> pipe[d] -> fd[1 - d])
+ * without blocking. Returns false when the connection was closed.
+ */
+static bool pump(struct conn *c, int d)
+{
+	struct ts_relay *r = c->relay;
+	int src = c->fd[d], dst = c->fd[1 - d];
+	for (;;) {
+		bool moved = false;
+		if (!c->eof[d] && !c->pipe_full[d] && c->inpipe[d] < r->pipe_size) {
+			ssize_t n = splice(src, NULL, c->pipe[d][1], NULL, r->pipe_size - c->inpipe[d],
+			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				c->inpipe[d] += (uint32_t)n;
+				moved = true;
+			} else if (n == 0) {
+				c->eof[d] = true;
+			} else if (would_block()) {
+				/* with bytes in the pipe, EAGAIN may be the pipe's
+				 * (its slots are pages, not bytes): wait for it to
+				 * drain instead of for the socket */
+				if (c->inpipe[d])
+					c->pipe_full[d] = true;
+			} else {
+				conn_close(c, d == 0 ? TS_RELAY_CLOSE_CLIENT_RESET : TS_RELAY_CLOSE_TOR_RESET,
+				           d == 1, d == 0);
+				return false;
+			}
+		}
+		if (c->inpipe[d]) {
+			ssize_t n = splice(c->pipe[d][0], NULL, dst, NULL, c->inpipe[d],
+			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				c->inpipe[d] -= (uint32_t)n;
+				c->pipe_full[d] = false;
+				if (d == 0)
+					r->st.bytes_to_tor += (uint64_t)n;
+				else
+					r->st.bytes_to_client += (uint64_t)n;
+				moved = true;
+			} else if (n < 0 && !would_block()) {
+				conn_close(c, d == 0 ? TS_RELAY_CLOSE_TOR_RESET : TS_RELAY_CLOSE_CLIENT_RESET,
+				           d == 0, d == 1);
+				return false;
+			}
+		}
+		if (c->eof[d] && !c->inpipe[d] && !c->shut[1 - d]) {
+			shutdown(dst, SHUT_WR); /* the half-close, passed on */
+			c->shut[1 - d] = true;
+		}
+		if (!moved)
+			return true;
+		c->last = clock_usec();
+	}
+}
+
+static void want(struct event *ev, bool on)
+{
+	if (on && !event_pending(ev, EV_READ | EV_WRITE, NULL))
+		event_add(ev, NULL);
+	else if (!on && event_pending(ev, EV_READ | EV_WRITE, NULL))
+		event_del(ev);
+}
+
+static void conn_update(struct conn *c)
+{
+	struct ts_relay *r = c->relay;
+	if (c->eof[0] && c->eof[1] && !c->inpipe[0] && !c->inpipe[1]) {
+		conn_close(c, TS_RELAY_CLOSE_DONE, false, false);
+		return;
+	}
+	for (int s = 0; s < 2; s++) {
+		want(c->rd[s], !c->eof[s] && !c->pipe_full[s] && c->inpipe[s] < r->pipe_size);
+		want(c->wr[s], c->inpipe[1 - s] > 0);
+	}
+}
+
+static void on_conn_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	int s = fd == c->fd[0] ? 0 : 1;
+	/* readable: bytes from side s; writable: room for bytes to side s */
+	int d = (what & EV_READ) ? s : 1 - s;
+	if (!pump(c, d))
+		return;
+	if (!pump(c, 1 - d))
+		return;
+	conn_update(c);
+}
+
+/* Both sockets are there: start moving bytes. */
+static void conn_start(struct conn *c)
+{
+	struct ts_relay *r = c->relay;
+	int one = 1;
+	for (int s = 0; s < 2; s++) {
+		/* the relay must not add Nagle's delay to what the ends send */
+		setsockopt(c->fd[s], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->rd[s] = event_new(r->base, c->fd[s], EV_READ | EV_PERSIST, on_conn_io, c);
+		c->wr[s] = event_new(r->base, c->fd[s], EV_WRITE | EV_PERSIST, on_conn_io, c);
+		if (!c->rd[s] || !c->wr[s]) {
+			conn_close(c, TS_RELAY_CLOSE_CLIENT_RESET, true, true);
+			return;
+		}
+	}
+	c->last = clock_usec();
+	conn_update(c);
+}
+
+static struct conn *conn_new(struct ts_relay *r, struct client *cl, int cfd, const struct tuple *t)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->relay = r;
+	c->client = cl;
+	c->t = *t;
+	c->fd[0] = cfd;
+	c->fd[1] = -1;
+	for (int d = 0; d < 2; d++) {
+		c->pipe[d][0] = c->pipe[d][1] = -1;
+		if (pipe2(c->pipe[d], O_NONBLOCK | O_CLOEXEC) < 0) {
+			for (int e = 0; e < d; e++) {
+				close(c->pipe[e][0]);
+				close(c->pipe[e][1]);
+			}
+			free(c);
+			return NULL;
+		}
+		fcntl(c->pipe[d][1], F_SETPIPE_SZ, (int)r->pipe_size);
+	}
+	cl->conns++;
+	r->st.connections++;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	return c;
+}
+
+static void on_conn_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd,
+                           int instance)
+{
+	(void)reply;
+	(void)instance;
+	struct conn *c = ctx;
+	c->socks = NULL;
+	if (o != TS_SOCKS_OPEN) {
+		if (o == TS_SOCKS_NO_TOR)
+			log_no_tor(c->relay, clock_usec());
+		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
+		return;
+	}
+	c->relay->st.opened_after++;
+	c->fd[1] = fd;
+	conn_start(c);
+}
+
+static bool sockaddr_to(const struct sockaddr_storage *ss, uint8_t *family, uint8_t addr[16],
+                        uint16_t *port)
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		*family = 4;
+		memcpy(addr, &s4->sin_addr, 4);
+		*port = ntohs(s4->sin_port);
+		return true;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		*family = 6;
+		memcpy(addr, &s6->sin6_addr, 16);
+		*port = ntohs(s6->sin6_port);
+		return true;
+	}
+	return false;
+}
+
+static void reset_and_close(int fd)
+{
+	set_linger_reset(fd);
+	close(fd);
+}
+
+static void accepted(struct ts_relay *r, int cfd, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
+	struct tuple t;
+	memset(&t, 0, sizeof(t));
+	uint8_t lfam;
+	if (getsockname(cfd, (struct sockaddr *)&local, &ll) < 0 ||
+	    !sockaddr_to(peer, &t.family, t.caddr, &t.cport) ||
+	    !sockaddr_to(&local, &lfam, t.daddr, &t.dport) || lfam != t.family) {
+		r->st.accept_errors++;
+		reset_and_close(cfd);
+		return;
+	}
+	r->st.accepted++;
+	struct pending *p = *pending_slot(r, &t);
+	if (p && p->state == P_OPEN) {
+		struct conn *c = conn_new(r, p->client, cfd, &t);
+		if (!c) {
+			r->st.accept_errors++;
+			reset_and_close(cfd);
+			pending_release(r, p);
+			return;
+		}
+		c->fd[1] = p->tor_fd;
+		p->tor_fd = -1;
+		r->st.paired++;
+		pending_release(r, p);
+		conn_start(c);
+		return;
+	}
+	/* Accepted first: the SYN was not held (a cap, a fragment), or its
+	 * stream was given up. Tor is asked now. */
+	struct client *cl = client_get(r, t.family, t.caddr);
+	if (!cl || over_connections(r, cl)) {
+		r->st.over_connections++;
+		reset_and_close(cfd);
+		client_put(r, cl);
+		return;
+	}
+	struct conn *c = conn_new(r, cl, cfd, &t);
+	if (!c) {
+		r->st.accept_errors++;
+		reset_and_close(cfd);
+		client_put(r, cl);
+		return;
+	}
+	int64_t now = clock_usec();
+	char user[TS_SOCKS5_CRED_MAX + 1];
+	uint8_t key[17];
+	size_t keylen;
+	client_token(r, cl, t.dport, now, user, sizeof(user), key, &keylen);
+	struct ts_socks_request req = {
+	        .key = key,
+	        .keylen = keylen,
+	        .user = user,
+	        .timeout_sec = r->cfg.syn_timeout,
+	        .done = on_conn_answer,
+	        .ctx = c,
+	};
+	dest_of(&t, &req.to);
+	enum ts_socks_outcome why;
+	c->socks = ts_socks_connect(r->base, &r->pool, &req, now, &why);
+	if (!c->socks) {
+		if (why == TS_SOCKS_NO_TOR)
+			log_no_tor(r, now);
+		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
+	}
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct ts_relay *r = arg;
+	for (int n = 0; n < 64; n++) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd >= 0) {
+			accepted(r, cfd, &peer);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if ((errno == EMFILE || errno == ENFILE) && r->reserve_fd >= 0) {
+			/* Out of descriptors: the reserved one takes the
+			 * connection off the backlog so it can be reset, rather
+			 * than left to spin the loop and time out. */
+			close(r->reserve_fd);
+			cfd = accept(fd, NULL, NULL);
+			if (cfd >= 0)
+				reset_and_close(cfd);
+			r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			r->st.emfile++;
+			continue;
+		}
+		if (!would_block())
+			r->st.accept_errors++;
+		return;
+	}
+}
+
+/* ---- the whole ---- */
+
+static int listener(int family, uint16_t port, int backlog, char *err, size_t errlen)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "relay: cannot make an IPv%d socket: %s",
+		         family == AF_INET6 ? 6 : 4, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t sl;
+	int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+		if (rc == 0)
+			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (rc == 0)
+			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		sl = sizeof(*s4);
+		if (rc == 0)
+			rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
+	}
+	if (rc < 0) {
+		snprintf(err, errlen,
+		         "relay: cannot make the IPv%d listener transparent: %s (needs "
+		         "CAP_NET_ADMIN: run as root; --user drops privileges after)",
+		         family == AF_INET6 ? 6 : 4, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0) {
+		snprintf(err, errlen,
+		         "relay: cannot listen on port %u (IPv%d): %s (divert-port; is another "
+		         "transparent proxy on it? then `set relay off`)",
+		         port, family == AF_INET6 ? 6 : 4, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Room for every connection's six descriptors (two sockets, two pipes). */
+static void raise_fd_limit(const struct ts_relay_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->connections * 6 + cfg->pending_syns + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	want.rlim_max = rl.rlim_max;
+	want.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	setrlimit(RLIMIT_NOFILE, &want);
+	ts_log(LOG_WARNING,
+	       "relay: the descriptor limit is %llu, relay-connections %u needs %llu; past it "
+	       "connections are reset (emfile)",
+	       (unsigned long long)want.rlim_cur, cfg->connections, (unsigned long long)need);
+}
+
+struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port, char *err,
+                               size_t errlen)
+{
+	struct ts_relay *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "relay: out of memory");
+		return NULL;
+	}
+	r->cfg = *cfg;
+	r->listen_fd[0] = r->listen_fd[1] = -1;
+	r->reserve_fd = -1;
+	ts_tor_pool_init(&r->pool, cfg);
+	uint32_t nclients = cfg->pending_syns + cfg->connections;
+	r->pending_mask = pow2_at_least(cfg->pending_syns * 2) - 1;
+	r->client_mask = pow2_at_least(nclients) - 1;
+	r->pending = calloc(cfg->pending_syns, sizeof(*r->pending));
+	r->pending_hash = calloc((size_t)r->pending_mask + 1, sizeof(*r->pending_hash));
+	r->clients = calloc(nclients, sizeof(*r->clients));
+	r->client_hash = calloc((size_t)r->client_mask + 1, sizeof(*r->client_hash));
+	if (!r->pending || !r->pending_hash || !r->clients || !r->client_hash) {
+		snprintf(err, errlen, "relay: out of memory for pending-syns %u, relay-connections %u",
+		         cfg->pending_syns, cfg->connections);
+		ts_relay_close(r);
+		return NULL;
+	}
+	for (uint32_t i = cfg->pending_syns; i-- > 0;) {
+		r->pending[i].tor_fd = -1;
+		r->pending[i].next = r->pending_free;
+		r->pending_free = &r->pending[i];
+	}
+	for (uint32_t i = nclients; i-- > 0;) {
+		r->clients[i].next = r->clients_free;
+		r->clients_free = &r->clients[i];
+	}
+	int pfd[2];
+	r->pipe_size = cfg->buffer;
+	if (pipe2(pfd, O_CLOEXEC) == 0) {
+		/* what the kernel really gives (a power of two of pages) */
+		int got = fcntl(pfd[1], F_SETPIPE_SZ, (int)cfg->buffer);
+		if (got <= 0)
+			got = fcntl(pfd[1], F_GETPIPE_SZ);
+		if (got > 0)
+			r->pipe_size = (uint32_t)got;
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	raise_fd_limit(cfg);
+	int backlog = (int)(cfg->pending_syns * 2 > 128 ? cfg->pending_syns * 2 : 128);
+	r->listen_fd[0] = listener(AF_INET, port, backlog, err, errlen);
+	if (r->listen_fd[0] < 0) {
+		ts_relay_close(r);
+		return NULL;
+	}
+	char err6[256];
+	r->listen_fd[1] = listener(AF_INET6, port, backlog, err6, sizeof(err6));
+	if (r->listen_fd[1] < 0 && errno != EAFNOSUPPORT) {
+		snprintf(err, errlen, "%s", err6);
+		ts_relay_close(r);
+		return NULL;
+	}
+	if (r->listen_fd[1] < 0)
+		ts_log(LOG_WARNING, "relay: no IPv6 on this system; IPv4 only");
+	r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return r;
+}
+
+int ts_relay_attach(struct ts_relay *r, struct event_base *base, const struct ts_relay_hooks *h)
+{
+	r->base = base;
+	r->hooks = *h;
+	for (int i = 0; i < 2; i++) {
+		if (r->listen_fd[i] < 0)
+			continue;
+		r->listen_ev[i] = event_new(base, r->listen_fd[i], EV_READ | EV_PERSIST, on_accept, r);
+		if (!r->listen_ev[i] || event_add(r->listen_ev[i], NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void ts_relay_tick(struct ts_relay *r, int64_t now)
+{
+	for (uint32_t i = 0; i < r->cfg.pending_syns; i++) {
+		struct pending *p = &r->pending[i];
+		if (p->state == P_OPEN && now >= p->until) {
+			r->st.closed[TS_RELAY_CLOSE_UNCLAIMED]++;
+			pending_release(r, p);
+		} else if (p->state == P_ANSWERED && now >= p->until) {
+			pending_release(r, p);
+		}
+	}
+	int64_t idle = (int64_t)r->cfg.idle_timeout * 1000000;
+	for (struct conn *c = r->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->socks && now - c->last >= idle)
+			conn_close(c, TS_RELAY_CLOSE_IDLE, true, true);
+	}
+}
+
+void ts_relay_get_stats(const struct ts_relay *r, struct ts_relay_stats *out)
+{
+	*out = r->st;
+}
+
+const struct ts_tor_pool *ts_relay_tor_pool(const struct ts_relay *r)
+{
+	return &r->pool;
+}
+
+void ts_relay_close(struct ts_relay *r)
+{
+	if (!r)
+		return;
+	while (r->conns)
+		conn_close(r->conns, TS_RELAY_CLOSE_SHUTDOWN, true, true);
+	for (uint32_t i = 0; r->pending && i < r->cfg.pending_syns; i++)
+		if (r->pending[i].state != P_FREE)
+			pending_release(r, &r->pending[i]);
+	for (int i = 0; i < 2; i++) {
+		if (r->listen_ev[i])
+			event_free(r->listen_ev[i]);
+		if (r->listen_fd[i] >= 0)
+			close(r->listen_fd[i]);
+	}
+	if (r->reserve_fd >= 0)
+		close(r->reserve_fd);
+	free(r->pending);
+	free(r->pending_hash);
+	free(r->clients);
+	free(r->client_hash);
+	free(r);
+}

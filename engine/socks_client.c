@@ -1,0 +1,325 @@
+/* A SOCKS5 CONNECT through Tor on the event loop (socks_client.h). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "torsieve/socks_client.h"
+
+/* A live Tor greets back at once; one that does not within this long is
+ * treated like one that refused, and the next instance is tried. */
+#define GREETING_USEC 3000000
+
+enum step { CONNECTING, METHOD, AUTH, REPLY };
+
+struct ts_socks_client {
+	struct event_base *base;
+	struct ts_tor_pool *pool;
+	struct event *ev;
+	int fd;
+	int instance;
+	uint32_t tried; /* instances that failed this request */
+	enum step step;
+	int64_t deadline; /* usec: the CONNECT's answer */
+	int64_t greeted_by;
+	uint8_t out[TS_SOCKS5_AUTH_MAX];
+	size_t out_len, out_off;
+	uint8_t in[TS_SOCKS5_REQUEST_MAX];
+	size_t in_len;
+	char user[TS_SOCKS5_CRED_MAX + 1];
+	struct ts_socks5_addr to;
+	ts_socks_done_fn done;
+	void *ctx;
+	size_t keylen;
+	uint8_t key[];
+};
+
+const char *ts_socks_outcome_name(enum ts_socks_outcome o)
+{
+	static const char *const names[] = {"open", "refused", "no_tor", "timeout", "broken"};
+	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+static int64_t clock_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void free_client(struct ts_socks_client *c)
+{
+	if (c->ev)
+		event_free(c->ev);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static void finish(struct ts_socks_client *c, enum ts_socks_outcome o, uint8_t reply)
+{
+	int fd = -1;
+	if (o == TS_SOCKS_OPEN) {
+		fd = c->fd;
+		c->fd = -1;
+	}
+	ts_socks_done_fn done = c->done;
+	void *ctx = c->ctx;
+	int instance = c->instance;
+	free_client(c);
+	done(ctx, o, reply, fd, instance);
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+
+/* Wait for what (EV_READ or EV_WRITE), or the step's deadline. */
+static bool wait_for(struct ts_socks_client *c, short what, int64_t now)
+{
+	if (c->ev)
+		event_free(c->ev);
+	c->ev = event_new(c->base, c->fd, what, on_event, c);
+	int64_t until = c->step == REPLY ? c->deadline : c->greeted_by;
+	if (until > c->deadline)
+		until = c->deadline;
+	int64_t left = until > now ? until - now : 0;
+	struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+	return c->ev && event_add(c->ev, &tv) == 0;
+}
+
+/* Open a socket to the next instance for this client. */
+static bool try_instance(struct ts_socks_client *c, int64_t now)
+{
+	for (;;) {
+		if (c->fd >= 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+		c->instance = ts_tor_pool_pick(c->pool, c->key, c->keylen, now, c->tried);
+		if (c->instance < 0)
+			return false;
+		const struct ts_tor_endpoint *ep = &c->pool->ep[c->instance];
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		memset(&ss, 0, sizeof(ss));
+		if (ep->family == 6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, ep->addr, 16);
+			s6->sin6_port = htons(ep->port);
+			sl = sizeof(*s6);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, ep->addr, 4);
+			s4->sin_port = htons(ep->port);
+			sl = sizeof(*s4);
+		}
+		c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0)
+			return false;
+		c->step = CONNECTING;
+		c->in_len = 0;
+		c->greeted_by = now + GREETING_USEC;
+		if (connect(c->fd, (struct sockaddr *)&ss, sl) == 0 || errno == EINPROGRESS)
+			return wait_for(c, EV_WRITE, now);
+		/* refused at once (a loopback port with nothing on it) */
+		ts_tor_pool_failed(c->pool, c->instance, now);
+		c->tried |= 1u << c->instance;
+	}
+}
+
+/* The instance did not behave like a live Tor: the next one, or none. */
+static void instance_failed(struct ts_socks_client *c, int64_t now)
+{
+	ts_tor_pool_failed(c->pool, c->instance, now);
+	c->tried |= 1u << c->instance;
+	if (!try_instance(c, now))
+		finish(c, c->instance < 0 ? TS_SOCKS_NO_TOR : TS_SOCKS_BROKEN, 0);
+}
+
+static void send_next(struct ts_socks_client *c, size_t len, enum step step, int64_t now)
+{
+	c->out_len = len;
+	c->out_off = 0;
+	c->step = step;
+	c->in_len = 0;
+	if (!len) {
+		finish(c, TS_SOCKS_BROKEN, 0);
+		return;
+	}
+	if (!wait_for(c, EV_WRITE, now))
+		finish(c, TS_SOCKS_BROKEN, 0);
+}
+
+/* What came so far, parsed by step. */
+static void on_input(struct ts_socks_client *c, int64_t now)
+{
+	size_t used = 0;
+	enum ts_socks5_parse r;
+	if (c->step == METHOD) {
+		uint8_t method;
+		r = ts_socks5_parse_method(c->in, c->in_len, &method, &used);
+		if (r == TS_SOCKS5_DONE && method == 0x02) {
+			send_next(c, ts_socks5_auth(c->user, "torsieve", c->out, sizeof(c->out)), AUTH,
+			          now);
+			return;
+		}
+		if (r == TS_SOCKS5_DONE && method == 0x00) {
+			send_next(c,
+			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out, sizeof(c->out)),
+			          REPLY, now);
+			return;
+		}
+		if (r == TS_SOCKS5_DONE || r == TS_SOCKS5_BAD) {
+			instance_failed(c, now); /* no method we offered, or not SOCKS5 */
+			return;
+		}
+	} else if (c->step == AUTH) {
+		bool ok;
+		r = ts_socks5_parse_auth(c->in, c->in_len, &ok, &used);
+		if (r == TS_SOCKS5_DONE && ok) {
+			send_next(c,
+			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out, sizeof(c->out)),
+			          REPLY, now);
+			return;
+		}
+		if (r != TS_SOCKS5_NEED_MORE) {
+			finish(c, TS_SOCKS_BROKEN, 0); /* the token refused, or not SOCKS5 */
+			return;
+		}
+	} else {
+		uint8_t code;
+		struct ts_socks5_addr bound;
+		r = ts_socks5_parse_reply(c->in, c->in_len, &code, &bound, &used);
+		if (r == TS_SOCKS5_DONE) {
+			ts_tor_pool_answered(c->pool, c->instance);
+			/* Bytes after the reply would be the destination's and
+			 * would be lost: Tor sends none before it hears from us. */
+			if (code == TS_SOCKS5_SUCCEEDED && used == c->in_len)
+				finish(c, TS_SOCKS_OPEN, code);
+			else if (code == TS_SOCKS5_SUCCEEDED)
+				finish(c, TS_SOCKS_BROKEN, 0);
+			else
+				finish(c, TS_SOCKS_REFUSED, code);
+			return;
+		}
+		if (r == TS_SOCKS5_BAD) {
+			finish(c, TS_SOCKS_BROKEN, 0);
+			return;
+		}
+	}
+	if (!wait_for(c, EV_READ, now))
+		finish(c, TS_SOCKS_BROKEN, 0);
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	struct ts_socks_client *c = arg;
+	int64_t now = clock_usec();
+	if (what & EV_TIMEOUT) {
+		if (c->step == REPLY || now >= c->deadline)
+			finish(c, TS_SOCKS_TIMEOUT, 0);
+		else
+			instance_failed(c, now); /* no greeting back in time */
+		return;
+	}
+	if (c->step == CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			instance_failed(c, now);
+			return;
+		}
+		send_next(c, ts_socks5_greeting(c->out, sizeof(c->out)), METHOD, now);
+		return;
+	}
+	if (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (!wait_for(c, EV_WRITE, now))
+				finish(c, TS_SOCKS_BROKEN, 0);
+			return;
+		}
+		if (n <= 0) {
+			if (c->step == METHOD)
+				instance_failed(c, now);
+			else
+				finish(c, TS_SOCKS_BROKEN, 0);
+			return;
+		}
+		c->out_off += (size_t)n;
+		if (!wait_for(c, c->out_off < c->out_len ? EV_WRITE : EV_READ, now))
+			finish(c, TS_SOCKS_BROKEN, 0);
+		return;
+	}
+	/* Read only what the step's message can still be, so nothing that
+	 * follows it is taken from the socket. */
+	size_t want = c->step == REPLY ? sizeof(c->in) : 2;
+	if (c->step == REPLY && c->in_len >= 5) {
+		/* the reply's length is known from its fifth byte on */
+		size_t full = c->in[3] == 1 ? 10 : c->in[3] == 4 ? 22 : 7 + (size_t)c->in[4];
+		want = full < sizeof(c->in) ? full : sizeof(c->in);
+	} else if (c->step == REPLY) {
+		want = 5;
+	}
+	if (c->in_len >= want) {
+		finish(c, TS_SOCKS_BROKEN, 0);
+		return;
+	}
+	ssize_t n = recv(c->fd, c->in + c->in_len, want - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (!wait_for(c, EV_READ, now))
+			finish(c, TS_SOCKS_BROKEN, 0);
+		return;
+	}
+	if (n <= 0) {
+		if (c->step == METHOD)
+			instance_failed(c, now); /* closed on our greeting */
+		else
+			finish(c, TS_SOCKS_BROKEN, 0);
+		return;
+	}
+	c->in_len += (size_t)n;
+	on_input(c, now);
+}
+
+struct ts_socks_client *ts_socks_connect(struct event_base *base, struct ts_tor_pool *pool,
+                                         const struct ts_socks_request *req, int64_t now_usec,
+                                         enum ts_socks_outcome *why)
+{
+	*why = TS_SOCKS_BROKEN;
+	if (strlen(req->user) > TS_SOCKS5_CRED_MAX)
+		return NULL;
+	struct ts_socks_client *c = calloc(1, sizeof(*c) + req->keylen);
+	if (!c)
+		return NULL;
+	c->base = base;
+	c->pool = pool;
+	c->fd = -1;
+	c->deadline = now_usec + (int64_t)req->timeout_sec * 1000000;
+	strcpy(c->user, req->user);
+	c->to = req->to;
+	c->done = req->done;
+	c->ctx = req->ctx;
+	c->keylen = req->keylen;
+	memcpy(c->key, req->key, req->keylen);
+	if (!try_instance(c, now_usec)) {
+		*why = c->instance < 0 ? TS_SOCKS_NO_TOR : TS_SOCKS_BROKEN;
+		free_client(c);
+		return NULL;
+	}
+	return c;
+}
+
+void ts_socks_cancel(struct ts_socks_client *c)
+{
+	if (c)
+		free_client(c);
+}

@@ -1,0 +1,77 @@
+/* Choosing a Tor instance for a client (tor_pool.h says how and why). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "torsieve/tor_pool.h"
+
+void ts_tor_pool_init(struct ts_tor_pool *p, const struct ts_relay_config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->count = cfg->tor_count <= TS_TOR_MAX ? cfg->tor_count : TS_TOR_MAX;
+	memcpy(p->ep, cfg->tor, p->count * sizeof(p->ep[0]));
+	p->retry_usec = cfg->tor_retry * 1000000u;
+}
+
+/* FNV-1a over the key and the instance's endpoint, then a finalizer so
+ * keys that differ in one byte spread over all instances. */
+static uint64_t weight(const void *key, size_t keylen, const struct ts_tor_endpoint *ep)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	const uint8_t *k = key;
+	for (size_t i = 0; i < keylen; i++)
+		h = (h ^ k[i]) * 0x100000001b3ull;
+	const uint8_t *e = ep->addr;
+	for (size_t i = 0; i < sizeof(ep->addr); i++)
+		h = (h ^ e[i]) * 0x100000001b3ull;
+	h = (h ^ (ep->port >> 8)) * 0x100000001b3ull;
+	h = (h ^ (ep->port & 0xff)) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+int ts_tor_pool_pick(const struct ts_tor_pool *p, const void *key, size_t keylen, int64_t now_usec,
+                     uint32_t tried)
+{
+	int best = -1;
+	uint64_t best_w = 0;
+	for (size_t i = 0; i < p->count; i++) {
+		if ((tried >> i) & 1u)
+			continue;
+		if (p->st[i].down_until && now_usec < p->st[i].down_until)
+			continue;
+		uint64_t w = weight(key, keylen, &p->ep[i]);
+		if (best < 0 || w > best_w) {
+			best = (int)i;
+			best_w = w;
+		}
+	}
+	return best;
+}
+
+void ts_tor_pool_failed(struct ts_tor_pool *p, int i, int64_t now_usec)
+{
+	if (i < 0 || (size_t)i >= p->count)
+		return;
+	p->st[i].failures++;
+	p->st[i].down_until = now_usec + p->retry_usec;
+}
+
+void ts_tor_pool_answered(struct ts_tor_pool *p, int i)
+{
+	if (i < 0 || (size_t)i >= p->count)
+		return;
+	p->st[i].streams++;
+	p->st[i].down_until = 0;
+}
+
+void ts_tor_endpoint_text(const struct ts_tor_endpoint *ep, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(ep->family == 6 ? AF_INET6 : AF_INET, ep->addr, a, sizeof(a));
+	snprintf(buf, len, ep->family == 6 ? "[%s]:%u" : "%s:%u", a, ep->port);
+}
