@@ -408,12 +408,13 @@ topo__start_servers() {
     topo_bg up servers "$TOPO_PY" -I "$TOPO_HERE/uplink_servers.py" \
         --http "$TOPO_HTTP4:80" --http "$TOPO_HTTP4:443" \
         --http "[$TOPO_HTTP6]:80" --http "[$TOPO_HTTP6]:443" \
-        --dns "$TOPO_DNS4:53" --dns "[$TOPO_DNS6]:53" || return 1
+        --dns "$TOPO_DNS4:53" --dns "[$TOPO_DNS6]:53" \
+        --eof-echo "$TOPO_HTTP4:7" --eof-echo "[$TOPO_HTTP6]:7" || return 1
     TOPO_SERVERS_PID=$TOPO_LAST_PID
     local w
     for w in "tcp 80 $TOPO_HTTP4" "tcp 443 $TOPO_HTTP4" "tcp 80 $TOPO_HTTP6" \
         "tcp 443 $TOPO_HTTP6" "tcp 53 $TOPO_DNS4" "udp 53 $TOPO_DNS4" \
-        "tcp 53 $TOPO_DNS6" "udp 53 $TOPO_DNS6"; do
+        "tcp 53 $TOPO_DNS6" "udp 53 $TOPO_DNS6" "tcp 7 $TOPO_HTTP4" "tcp 7 $TOPO_HTTP6"; do
         # shellcheck disable=SC2086
         set -- $w
         topo_wait_listen up "$1" "$2" "$3" 5 || {

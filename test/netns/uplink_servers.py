@@ -10,9 +10,16 @@ serves, from one process (standard library only, one thread per socket):
   DNS   on every --dns ADDR:PORT   (UDP and TCP with RFC 1035 length framing)
           A / AAAA for the names in ZONE (documentation addresses of the
           uplink "internet"), NXDOMAIN for any other name
+  EOF-echo on every --eof-echo ADDR:PORT  (TCP)
+          reads until the client's EOF (a half-close is enough), then sends
+          "eof-echo BYTES SHA256HEX\n" (count and SHA-256 of what it
+          received) and closes: tests that EOF crosses a relay in each
+          direction, with the data intact
 
 Every request is logged to stderr as one line
-  "http LOCAL from PEER METHOD PATH" or "dns LOCAL/udp from PEER NAME TYPE"
+  "http LOCAL from PEER METHOD PATH", "dns LOCAL/udp from PEER NAME TYPE"
+  or "eof-echo LOCAL from PEER BYTES" (a connection that ends in an error
+  instead of an EOF: "eof-echo LOCAL from PEER BYTES error ERROR", no answer)
 so a test can also tell, from the server's side, who reached it.
 
 Bind addresses are given as 203.0.113.80:80 or [2001:db8:3::80]:80.
@@ -21,6 +28,7 @@ real network.  SIGTERM or SIGINT ends it with status 0.
 """
 
 import argparse
+import hashlib
 import http.server
 import signal
 import socket
@@ -196,6 +204,43 @@ def dns_sockets(family, host, port):
     return udp, tcp
 
 
+# ------------------------------------------------------------------ EOF-echo
+
+def handle_eof_echo(conn, peer, where):
+    n = 0
+    digest = hashlib.sha256()
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            n += len(data)
+            digest.update(data)
+        log("eof-echo %s from %s %d" % (where, peer[0], n))
+        conn.sendall(("eof-echo %d %s\n" % (n, digest.hexdigest())).encode())
+    except OSError as e:
+        log("eof-echo %s from %s %d error %s" % (where, peer[0], n, e))
+    finally:
+        conn.close()
+
+
+def serve_eof_echo(sock, where):
+    while True:
+        conn, peer = sock.accept()
+        threading.Thread(target=handle_eof_echo, args=(conn, peer, where),
+                         daemon=True).start()
+
+
+def tcp_socket(family, host, port):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((host, port))
+    s.listen(64)
+    return s
+
+
 # ------------------------------------------------------------------ HTTP
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -247,8 +292,10 @@ def main():
                     metavar="ADDR:PORT")
     ap.add_argument("--dns", action="append", default=[], type=parse_bind,
                     metavar="ADDR:PORT")
+    ap.add_argument("--eof-echo", action="append", default=[], type=parse_bind,
+                    metavar="ADDR:PORT")
     args = ap.parse_args()
-    if not args.http and not args.dns:
+    if not args.http and not args.dns and not args.eof_echo:
         ap.error("nothing to serve")
 
     stop = threading.Event()
@@ -269,6 +316,12 @@ def main():
         threads.append(threading.Thread(target=serve_dns_tcp, args=(tcp, where),
                                         daemon=True))
         log("listening dns %s udp+tcp" % where)
+    for family, host, port in args.eof_echo:
+        sock = tcp_socket(family, host, port)
+        where = fmt(family, host, port)
+        threads.append(threading.Thread(target=serve_eof_echo,
+                                        args=(sock, where), daemon=True))
+        log("listening eof-echo %s" % where)
     for t in threads:
         t.start()
     stop.wait()
