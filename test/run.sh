@@ -88,6 +88,7 @@ echo "== network namespaces"
 counted "netns topology" test/netns/test_topology.sh
 counted "inline gateway" env TORSIEVE="$TS" test/netns/test_inline.sh
 counted "leak battery" env TORSIEVE="$TS" test/netns/leak_battery.sh
+counted "relay (SOCKS stubs)" env TORSIEVE="$TS" test/netns/test_relay.sh
 counted "private Tor network" test/tor/test_tornet.sh
 
 echo "== fuzz corpora (plain replay, ASan+UBSan)"

@@ -82,6 +82,7 @@ stop_torsieve() {
     [[ -n ${TORSIEVE_PID:-} ]] || return 0
     kill -TERM "$TORSIEVE_PID" 2>/dev/null
     wait "$TORSIEVE_PID" 2>/dev/null
+    TORSIEVE_RC=$?
     TORSIEVE_PID=
     cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
 }
@@ -254,6 +255,8 @@ check "leaks: nothing from a client reached the uplink" "0" "$(topo_count_leaks 
 stop_torsieve
 grep -q '"closed":{"done":' "$WORK/torsieve.log" && pass "counters: printed at exit" ||
     fail "counters: printed at exit" "no relay counters in the log"
+check "torsieve stopped cleanly (exit status; no sanitizer report)" "0 0" \
+    "$TORSIEVE_RC $(grep -c 'Sanitizer\|runtime error' "$WORK/torsieve.log")"
 topo_down
 rm -rf "$WORK"
 finish
