@@ -79,7 +79,10 @@ static void test_errors_name_the_place(void)
 	                          "stream-history, defrag-datagrams, defrag-memory, "
 	                          "defrag-timeout, defrag-overlap, interface, queue, "
 	                          "queue-length, queue-buffer, mark-mask, mark, divert-port, "
-	                          "dns-port, route-table, reject-rate, fast-path), found 'frobs'"},
+	                          "dns-port, route-table, reject-rate, fast-path, relay, "
+	                          "tor-socks, isolation, pending-syns, pending-syns-per-client, "
+	                          "syn-timeout, relay-connections, relay-connections-per-client, "
+	                          "relay-idle, relay-buffer, tor-retry), found 'frobs'"},
 	        {"set defrag-overlap last\n", "1:20: expected first or drop, found 'last'"},
 	        {"set defrag-timeout 3601\n",
 	         "1:20: expected a timeout in seconds from 1 to 3600, found '3601'"},
@@ -526,8 +529,42 @@ static void test_settings_and_lists(void)
 		CHECK(!g->fast_path);
 		ts_policy_free(p);
 	}
+	p = parse("set relay off\nset tor-socks 127.0.0.1:9050 \"[::1]:9060\" 10.0.0.1:1\n"
+	          "set isolation ip port epoch 600\nset pending-syns 9\nset pending-syns-per-client 3\n"
+	          "set syn-timeout 20\nset relay-connections 99\nset relay-connections-per-client 7\n"
+	          "set relay-idle 60\nset relay-buffer 128K\nset tor-retry 2\n",
+	          err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		const struct ts_relay_config *r = &p->gateway.relay;
+		CHECK(!r->enabled);
+		CHECK_EQ_INT(r->tor_count, 3);
+		CHECK_EQ_INT(r->tor[0].family, 4);
+		CHECK_EQ_INT(r->tor[0].port, 9050);
+		CHECK_EQ_INT(r->tor[1].family, 6);
+		CHECK_EQ_INT(r->tor[1].addr[15], 1);
+		CHECK_EQ_INT(r->tor[1].port, 9060);
+		CHECK_EQ_INT(r->tor[2].addr[0], 10);
+		CHECK_EQ_INT(r->isolation, TS_ISOLATE_IP);
+		CHECK(r->isolate_port);
+		CHECK_EQ_INT(r->isolate_epoch, 600);
+		CHECK_EQ_INT(r->pending_syns, 9);
+		CHECK_EQ_INT(r->pending_per_client, 3);
+		CHECK_EQ_INT(r->syn_timeout, 20);
+		CHECK_EQ_INT(r->connections, 99);
+		CHECK_EQ_INT(r->connections_per_client, 7);
+		CHECK_EQ_INT(r->idle_timeout, 60);
+		CHECK_EQ_INT(r->buffer, 128 * 1024);
+		CHECK_EQ_INT(r->tor_retry, 2);
+		ts_policy_free(p);
+	}
 	p = parse("drop all\n", err, sizeof(err));
 	if (p) {
+		const struct ts_relay_config *r = &p->gateway.relay;
+		CHECK(r->enabled);
+		CHECK_EQ_INT(r->tor_count, 1);
+		CHECK_EQ_INT(r->tor[0].port, 9050);
+		CHECK_EQ_INT(r->isolation, TS_ISOLATE_MAC);
 		CHECK_EQ_STR(p->gateway.iface, "br-lan");
 		CHECK_EQ_INT(ts_gateway_mark(&p->gateway, TS_MARK_DIVERT), 0x200);
 		CHECK(p->gateway.fast_path);
@@ -546,6 +583,26 @@ static void test_settings_and_lists(void)
 	        {"set mark drop 9\n",
 	         "t.conf:1:10: expected a mark name (pass, divert, dns, reset), found 'drop'"},
 	        {"set fast-path maybe\n", "t.conf:1:15: expected on or off, found 'maybe'"},
+	        {"set tor-socks 127.0.0.1\n",
+	         "t.conf:1:15: expected a Tor SOCKS port such as 127.0.0.1:9050 or \"[::1]:9050\", "
+	         "found '127.0.0.1'"},
+	        {"set tor-socks ::1:9050\n",
+	         "t.conf:1:15: expected a Tor SOCKS port such as 127.0.0.1:9050 or \"[::1]:9050\", "
+	         "found '::1:9050'"},
+	        {"set tor-socks 127.0.0.1:9050 127.0.0.1:9050\n",
+	         "t.conf:1:30: expected distinct Tor SOCKS ports, found '127.0.0.1:9050'"},
+	        {"set tor-socks 1.1.1.1:1 1.1.1.1:2 1.1.1.1:3 1.1.1.1:4 1.1.1.1:5 1.1.1.1:6 "
+	         "1.1.1.1:7 1.1.1.1:8 1.1.1.1:9\n",
+	         "t.conf:1:95: expected at most 8 Tor SOCKS ports, found '1.1.1.1:9'"},
+	        {"set isolation none port\n",
+	         "t.conf:1:20: expected end of line (isolation none takes no port or epoch), found "
+	         "'port'"},
+	        {"set isolation mac epoch 5\n",
+	         "t.conf:1:25: expected an epoch in seconds from 60 to 604800, found '5'"},
+	        {"set relay-buffer 2M\n",
+	         "t.conf:1:18: expected a size from 4K to 1M such as 64K, found '2M'"},
+	        {"set pending-syns 0\n",
+	         "t.conf:1:18: expected a number of SYNs from 1 to 65536, found '0'"},
 	        {"set interface this-name-is-far-too-long\n",
 	         "t.conf:1:15: expected an interface name (at most 15 characters), found "
 	         "'this-name-is-far-too-long'"},
