@@ -45,7 +45,6 @@ policy() { # QUEUE_LENGTH
 set interface br0
 set queue 5
 set queue-length $1
-set relay off
 list gateway = { 192.0.2.1, 2001:db8:1::1 }
 pass icmp6 icmp-type { 133, 135, 136 }
 pass tcp to \$gateway port 9050
@@ -62,8 +61,12 @@ cp "$WORK/a.conf" "$WORK/torsieve.conf"
 
 gw_setup() {
     topo_exec gw "$TS" rules -c "$WORK/torsieve.conf" --apply || return 1
-    topo_bg gw sink "$PY" "$HERE/tproxy_sink.py" 9040 9053
-    topo_wait_listen gw tcp 9040
+    # The relay is on: diverted connections go to a stand-in for Tor's SOCKS
+    # port that really connects (from the gateway, as Tor would), so the
+    # relay carries the scans' connections; DNS still goes to the sink.
+    topo_bg gw socks "$PY" "$HERE/socks_stub.py" --listen 127.0.0.1:9050 --log "$WORK/socks.log"
+    topo_bg gw sink "$PY" "$HERE/tproxy_sink.py" 9041 9053
+    topo_wait_listen gw tcp 9050 127.0.0.1 && topo_wait_listen gw udp 9053
 }
 
 TORSIEVE_PID=
