@@ -3,10 +3,12 @@
 # tornet.sh - a private Tor network inside the netns test topology.
 #
 #   gateway (ts-PID-gw)                      uplink (ts-PID-up), "the internet"
-#   tor client                               lo 203.0.113.1  auth1  ORPort 9001 DirPort 9030
+#   tor client (instance 0)                  lo 203.0.113.1  auth1  ORPort 9001 DirPort 9030
 #     SocksPort   127.0.0.1:9050             lo 203.0.113.2  auth2  ORPort 9001 DirPort 9030
 #     ControlPort 127.0.0.1:9051 (cookie)    lo 203.0.113.3  exit3  ORPort 9001 DirPort 9030,
-#   up0 198.51.100.1 ---------------------- eth0 198.51.100.2      the exit (accept *:*)
+#   [instances 1..3: SOCKS 9050+10*I,                               the exit (accept *:*)
+#    control 9051+10*I; TORNET_CLIENT_INSTANCES]
+#   up0 198.51.100.1 ---------------------- eth0 198.51.100.2
 #                                            lo 203.0.113.80 http :80 :443 (topology.sh)
 #                                            lo 203.0.113.53 dns :53, the exit's resolver
 #
@@ -24,20 +26,28 @@
 # As a command:   tornet.sh up                a topology and a Tor network that stay up
 #                 tornet.sh down [RUN]        remove them (default: every "tornet.sh up" run)
 #                 tornet.sh status [RUN]      processes, bootstrap, circuits
-#                 tornet.sh control [RUN] CMD...   one control-port command to the client
+#                 tornet.sh control [RUN] [I] CMD...   one control-port command to
+#                                             client instance I (default 0)
 #
-# Helpers:
+# Helpers (I: a client instance, 0..TORNET_CLIENT_INSTANCES-1, default 0):
 #   tornet_up / tornet_down
-#   tornet_socks_addr      127.0.0.1:9050  (in the gateway namespace: TORNET_CLIENT_NS)
-#   tornet_control CMD...  one command to the client's control port, prints the answer
-#   tornet_exit_addr       203.0.113.3     (where the exit's connections come from)
-#   tornet_relays          ADDR:ORPORT of each relay, one a line (for firewall rules
-#                          and capture filters)
-#   tornet_bootstrap_phase the client's status/bootstrap-phase
+#   tornet_socks_addr [I]       127.0.0.1:9050, :9060, ... (in the gateway namespace:
+#                               TORNET_CLIENT_NS)
+#   tornet_control_addr [I]     127.0.0.1:9051, :9061, ...
+#   tornet_control CMD...       one command to instance 0's control port, prints the answer
+#   tornet_control_of I CMD...  the same for instance I
+#   tornet_client_pid [I]       the pid of instance I's tor (fails if it is not running)
+#   tornet_stop_client I        stop instance I only (its SOCKS port is closed on return)
+#   tornet_exit_addr            203.0.113.3     (where the exit's connections come from)
+#   tornet_relays               ADDR:ORPORT of each relay, one a line (for firewall rules
+#                               and capture filters)
+#   tornet_bootstrap_phase [I]  the client's status/bootstrap-phase
 #
 # Settings (before tornet_up):
-#   TORNET_BOOT_SECS           deadline for the client's 100% bootstrap (default 60)
-#   TORNET_CLIENT_TORRC_EXTRA  lines appended to the client's torrc (TransPort, DNSPort, ...)
+#   TORNET_BOOT_SECS           deadline for the clients' 100% bootstrap (default 60)
+#   TORNET_CLIENT_INSTANCES    client tors in the gateway namespace, 1..4 (default 1)
+#   TORNET_CLIENT_TORRC_EXTRA  lines appended to instance 0's torrc (TransPort, DNSPort, ...)
+#   TORNET_CLIENT_TORRC_EXTRA_I  the same for instance I (1..3)
 #   TORNET_TOR, TORNET_GENCERT the programs (default tor, tor-gencert from PATH)
 #
 # Needs root, the Debian package tor (tor, tor-gencert) and what topology.sh needs.
@@ -55,6 +65,7 @@ TORNET_TOR=${TORNET_TOR:-tor}
 TORNET_GENCERT=${TORNET_GENCERT:-tor-gencert}
 TORNET_BOOT_SECS=${TORNET_BOOT_SECS:-60}
 TORNET_CLIENT_TORRC_EXTRA=${TORNET_CLIENT_TORRC_EXTRA:-}
+TORNET_CLIENT_INSTANCES=${TORNET_CLIENT_INSTANCES:-1}
 
 # ---------------------------------------------------------------- layout
 # Relays: documentation addresses (RFC 5737) added to the uplink's loopback,
@@ -66,25 +77,61 @@ TORNET_ORPORT=9001
 TORNET_DIRPORT=9030
 TORNET_RELAY_NS=up
 TORNET_CLIENT_NS=gw
-TORNET_SOCKS=127.0.0.1:9050
+TORNET_SOCKS=127.0.0.1:9050        # client instance 0; instance I: these ports + 10*I
 TORNET_CONTROL=127.0.0.1:9051
+TORNET_CLIENT_MAX=4                 # TORNET_CLIENT_INSTANCES: 1..4
+TORNET_CLIENT_PORT_STEP=10
+# on every client's SocksPort: stream isolation by SOCKS username/password
+# (tor's default, said explicitly) and the onion-service SOCKS5 error codes
+# 0xF0-0xF7 (tor(1), SocksPort)
+TORNET_SOCKS_FLAGS="IsolateSOCKSAuth ExtendedErrors"
 TORNET_RESOLVER=$TOPO_DNS4          # the uplink's DNS server: the exit's only resolver
 
 # ---------------------------------------------------------------- state
 TORNET_DIR=             # keys, torrcs, data directories: $TOPO_DIR/tornet.XXXXXX
 TORNET_PIDS=()          # the tors started, in the order of TORNET_NAMES
 TORNET_STARTS=()        # their start times (clock ticks), so a reused pid is never signalled
-TORNET_NAMES=()         # auth1 auth2 exit3 client
-TORNET_BOOT_MS=         # measured: start of the tors to the client's "Bootstrapped 100%"
+TORNET_NAMES=()         # auth1 auth2 exit3 client [client1 client2 client3]
+TORNET_CLIENTS_UP=      # client instances of the network that is up (tornet_up)
+TORNET_BOOT_MS=         # measured: start of the tors to every client's "Bootstrapped 100%"
 TORNET_CONSENSUS_MS=    #   of which: start of the authorities to a consensus with every relay
-TORNET_CLIENT_MS=       #   and: start of the client to its "Bootstrapped 100%"
+TORNET_CLIENT_MS=       #   and: start of the clients to the last one's "Bootstrapped 100%"
+TORNET_CLIENT_BOOT_MS=()  # per instance: start of the clients to its "Bootstrapped 100%"
+TORNET__T_CLIENTS=      # when the clients were started (topo__now)
 TORNET__KEYGEN=()       # key generators running in the background (tornet_up)
 
 tornet_log() { printf 'tornet: %s\n' "$*" >&2; }
 tornet_err() { printf 'tornet: error: %s\n' "$*" >&2; return 1; }
 
-tornet_socks_addr() { echo "$TORNET_SOCKS"; }
-tornet_control_addr() { echo "$TORNET_CONTROL"; }
+# tornet__instance I [COUNT]: is I a client instance number, 0..COUNT-1
+# (default: the most there can be)?
+tornet__instance() {
+    local n=${2:-$TORNET_CLIENT_MAX}
+    if [[ ! $1 =~ ^[0-9]$ ]] || (($1 >= n)); then
+        tornet_err "client instance '$1': must be 0..$((n - 1))"
+        return 1
+    fi
+}
+tornet__client_name() { if (($1 == 0)); then echo client; else echo "client$1"; fi; }
+tornet__index_of() {   # NAME: its index in TORNET_NAMES
+    local k
+    for k in "${!TORNET_NAMES[@]}"; do
+        [[ ${TORNET_NAMES[k]} == "$1" ]] && { echo "$k"; return 0; }
+    done
+    return 1
+}
+tornet__port_plus() { echo "${1%:*}:$((${1##*:} + $2))"; }   # ADDR:PORT N
+
+# tornet_socks_addr [I], tornet_control_addr [I]: client instance I's ports
+# (in the gateway namespace); instance 0's are TORNET_SOCKS, TORNET_CONTROL
+tornet_socks_addr() {
+    tornet__instance "${1:-0}" || return
+    tornet__port_plus "$TORNET_SOCKS" $((TORNET_CLIENT_PORT_STEP * ${1:-0}))
+}
+tornet_control_addr() {
+    tornet__instance "${1:-0}" || return
+    tornet__port_plus "$TORNET_CONTROL" $((TORNET_CLIENT_PORT_STEP * ${1:-0}))
+}
 tornet_exit_addr() { echo "${TORNET_ADDRS[TORNET_EXIT_INDEX]}"; }
 tornet_relays() {
     local a
@@ -177,7 +224,7 @@ tornet__write_torrcs() {
     # only cost one more round (tornet_up waits for a full consensus anyway).
     local offset=$((EPOCHSECONDS % 5))
 
-    # shared by all four: a test network of our own, nothing of the public one
+    # shared by every tor: a test network of our own, nothing of the public one
     local common
     common="TestingTorNetwork 1
 UseDefaultFallbackDirs 0
@@ -237,26 +284,51 @@ EOF
         fi
     done
 
-    d=$TORNET_DIR/client
-    {
-        echo "# written by test/tor/tornet.sh for $TOPO_RUN: the gateway's tor client"
-        echo "DataDirectory $d"
-        echo "PidFile $d/pid"
-        echo "$common"
-        cat <<EOF
-SocksPort $TORNET_SOCKS
-ControlPort $TORNET_CONTROL
+    # the clients: instance 0 gets TORNET_CLIENT_TORRC_EXTRA, instance I
+    # TORNET_CLIENT_TORRC_EXTRA_I (the same lines in two torrcs would open
+    # the same ports twice)
+    local extra
+    for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+        d=$TORNET_DIR/$(tornet__client_name "$i")
+        extra=TORNET_CLIENT_TORRC_EXTRA
+        ((i == 0)) || extra+=_$i
+        {
+            echo "# written by test/tor/tornet.sh for $TOPO_RUN: the gateway's tor client, instance $i"
+            echo "DataDirectory $d"
+            echo "PidFile $d/pid"
+            echo "$common"
+            cat <<EOF
+SocksPort $(tornet_socks_addr "$i") $TORNET_SOCKS_FLAGS
+ControlPort $(tornet_control_addr "$i")
 CookieAuthentication 1
 CookieAuthFile $d/control_auth_cookie
 ClientUseIPv6 0
 EOF
-        [[ -z $TORNET_CLIENT_TORRC_EXTRA ]] || echo "$TORNET_CLIENT_TORRC_EXTRA"
-    } >"$d/torrc"
+            [[ -z ${!extra:-} ]] || echo "${!extra}"
+        } >"$d/torrc"
+    done
 }
 
 # ---------------------------------------------------------------- up / down
 
-tornet__booted() { grep -q 'Bootstrapped 100%' "$(tornet__log_of client)" 2>/dev/null; }
+tornet__booted() {   # [I]: client instance I's log says 100%
+    grep -q 'Bootstrapped 100%' "$(tornet__log_of "$(tornet__client_name "${1:-0}")")" 2>/dev/null
+}
+
+# tornet__clients_booted: every client instance is at 100%; notes in
+# TORNET_CLIENT_BOOT_MS when each got there (as first seen by the 50 ms poll)
+tornet__clients_booted() {
+    local i rc=0
+    for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+        [[ -z ${TORNET_CLIENT_BOOT_MS[i]:-} ]] || continue
+        if tornet__booted "$i"; then
+            TORNET_CLIENT_BOOT_MS[i]=$((($(topo__now) - TORNET__T_CLIENTS) / 1000))
+        else
+            rc=1
+        fi
+    done
+    return $rc
+}
 
 # tornet__consensus_ready: every authority has published a consensus that
 # lists all the relays (read from their data directories: no packet sent)
@@ -283,9 +355,15 @@ tornet__wait() {
             fi
         done
         if (($(topo__now) > deadline)); then
+            # the log of the first client not at 100%, else of the last tor started
+            local show=${TORNET_NAMES[-1]} n
+            for n in "${TORNET_NAMES[@]}"; do
+                [[ $n == client* ]] || continue
+                grep -q 'Bootstrapped 100%' "$(tornet__log_of "$n")" 2>/dev/null || { show=$n; break; }
+            done
             tornet_err "timed out after $TORNET_BOOT_SECS s waiting for $what; last lines of" \
-                "${TORNET_NAMES[-1]}'s log:"
-            tail -n 8 "$(tornet__log_of "${TORNET_NAMES[-1]}")" | sed 's/^/    /' >&2
+                "$show's log:"
+            tail -n 8 "$(tornet__log_of "$show")" | sed 's/^/    /' >&2
             return 1
         fi
         sleep 0.05
@@ -296,17 +374,23 @@ tornet__ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 # tornet_up: generate keys, write the torrcs, start the three authorities
 # (in the uplink namespace), wait for their first full consensus, start the
-# client (in the gateway namespace) and wait until it has bootstrapped to
-# 100%; TORNET_BOOT_SECS is the deadline for both waits together.  Brings up
-# a topology first if none is up.  Call it from the main shell (not in
-# $(...)): the tors are its children.  On failure everything it started is
-# stopped again (tornet_down).  Sets TORNET_BOOT_MS, TORNET_CONSENSUS_MS and
-# TORNET_CLIENT_MS.
+# TORNET_CLIENT_INSTANCES clients (in the gateway namespace, all at once)
+# and wait until every one has bootstrapped to 100%; TORNET_BOOT_SECS is the
+# deadline for both waits together.  Brings up a topology first if none is
+# up.  Call it from the main shell (not in $(...)): the tors are its
+# children.  On failure everything it started is stopped again
+# (tornet_down).  Sets TORNET_BOOT_MS, TORNET_CONSENSUS_MS, TORNET_CLIENT_MS,
+# TORNET_CLIENT_BOOT_MS and TORNET_CLIENTS_UP.
 tornet_up() {
-    local i nick t0 t1 deadline rc=0
+    local i nick t0 deadline rc=0 socks what
     [[ -z $TORNET_DIR ]] || { tornet_err "a tor network is already up ($TORNET_DIR)"; return 1; }
     tornet_check_tools || return
     [[ $TORNET_BOOT_SECS =~ ^[0-9]+$ ]] || { tornet_err "TORNET_BOOT_SECS must be whole seconds"; return 1; }
+    if [[ ! $TORNET_CLIENT_INSTANCES =~ ^[1-9]$ ]] ||
+        ((TORNET_CLIENT_INSTANCES > TORNET_CLIENT_MAX)); then
+        tornet_err "TORNET_CLIENT_INSTANCES must be 1..$TORNET_CLIENT_MAX"
+        return 1
+    fi
     if [[ -z $TOPO_RUN ]]; then
         topo_up || return
     fi
@@ -314,7 +398,8 @@ tornet_up() {
     TORNET_DIR=$(mktemp -d "$TOPO_DIR/tornet.XXXXXX") || { TORNET_DIR=; return 1; }
     chmod 755 "$TORNET_DIR"
     TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=()
-    TORNET_BOOT_MS='' TORNET_CONSENSUS_MS='' TORNET_CLIENT_MS=''
+    TORNET_BOOT_MS='' TORNET_CONSENSUS_MS='' TORNET_CLIENT_MS='' TORNET_CLIENT_BOOT_MS=()
+    TORNET_CLIENTS_UP=$TORNET_CLIENT_INSTANCES
 
     # the relays' addresses, on the uplink's loopback
     for i in "${!TORNET_ADDRS[@]}"; do
@@ -337,8 +422,10 @@ tornet_up() {
         wait "$i" || rc=1
     done
     TORNET__KEYGEN=()
-    mkdir -p "$TORNET_DIR/client" || rc=1
-    chmod 700 "$TORNET_DIR/client" || rc=1
+    for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+        mkdir -p "$TORNET_DIR/$(tornet__client_name "$i")" || rc=1
+        chmod 700 "$TORNET_DIR/$(tornet__client_name "$i")" || rc=1
+    done
     if ((rc)) || ! tornet__write_torrcs; then
         tornet_err "generating keys or torrcs failed (in $TORNET_DIR)"
         tornet_down
@@ -350,7 +437,8 @@ tornet_up() {
     # lists no relay, and a client that fetched it would wait for it to go
     # stale (25 s and more) before it fetched the next one.  So the client
     # starts only once every authority has published a consensus with all
-    # the relays; it then bootstraps in a second or two.
+    # the relays; it then bootstraps in a second or two.  Several clients
+    # start together and bootstrap side by side.
     t0=$(topo__now)
     deadline=$((t0 + TORNET_BOOT_SECS * 1000000))
     for i in "${!TORNET_NICKS[@]}"; do
@@ -362,19 +450,27 @@ tornet_up() {
         return 1
     fi
     TORNET_CONSENSUS_MS=$((($(topo__now) - t0) / 1000))
-    t1=$(topo__now)
-    tornet__start "$TORNET_CLIENT_NS" client || { tornet_down; return 1; }
-    if ! tornet__wait "$deadline" "the client's bootstrap to 100%" tornet__booted; then
+    TORNET__T_CLIENTS=$(topo__now)
+    for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+        tornet__start "$TORNET_CLIENT_NS" "$(tornet__client_name "$i")" || { tornet_down; return 1; }
+    done
+    what="the client's bootstrap to 100%"
+    ((TORNET_CLIENTS_UP == 1)) || what="the bootstrap to 100% of all $TORNET_CLIENTS_UP clients"
+    if ! tornet__wait "$deadline" "$what" tornet__clients_booted; then
         tornet_down
         return 1
     fi
-    TORNET_CLIENT_MS=$((($(topo__now) - t1) / 1000))
+    TORNET_CLIENT_MS=$((($(topo__now) - TORNET__T_CLIENTS) / 1000))
     TORNET_BOOT_MS=$((($(topo__now) - t0) / 1000))
+    socks=$(for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do tornet_socks_addr "$i"; done | paste -sd,)
+    what=client
+    ((TORNET_CLIENTS_UP == 1)) || what="$TORNET_CLIENTS_UP clients"
     tornet_log "bootstrapped in $(tornet__ms "$TORNET_BOOT_MS") s: consensus after" \
-        "$(tornet__ms "$TORNET_CONSENSUS_MS") s, client after $(tornet__ms "$TORNET_CLIENT_MS") s more" \
-        "(SOCKS $TORNET_SOCKS in $(topo_ns "$TORNET_CLIENT_NS"), exit $(tornet_exit_addr))"
+        "$(tornet__ms "$TORNET_CONSENSUS_MS") s, $what after $(tornet__ms "$TORNET_CLIENT_MS") s more" \
+        "(SOCKS $socks in $(topo_ns "$TORNET_CLIENT_NS"), exit $(tornet_exit_addr))"
     # state for "tornet.sh control/status" from another shell
     {
+        echo "TORNET_CLIENT_INSTANCES=$TORNET_CLIENTS_UP"
         echo "TORNET_BOOT_MS=$TORNET_BOOT_MS"
         echo "TORNET_CONSENSUS_MS=$TORNET_CONSENSUS_MS"
         echo "TORNET_CLIENT_MS=$TORNET_CLIENT_MS"
@@ -426,8 +522,52 @@ tornet_down() {
             done
         fi
     fi
-    TORNET_DIR='' TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=()
+    TORNET_DIR='' TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=() TORNET_CLIENTS_UP=''
     return $rc
+}
+
+tornet__gone() { ! tornet__alive "$1"; }   # INDEX
+tornet__socks_closed() {   # I: instance I's SOCKS port does not listen
+    local a
+    a=$(tornet_socks_addr "$1") || return 1
+    ! topo_listening "$TORNET_CLIENT_NS" tcp "${a##*:}" "${a%:*}"
+}
+
+# tornet_client_pid [I]: the pid of client instance I's tor (default 0).
+# Fails, printing nothing, if that tor is not running (never started,
+# stopped, or exited).
+tornet_client_pid() {
+    local i=${1:-0} k
+    tornet__instance "$i" || return 2
+    k=$(tornet__index_of "$(tornet__client_name "$i")") || return 1
+    tornet__alive "$k" || return 1
+    echo "${TORNET_PIDS[k]}"
+}
+
+# tornet_stop_client I: stop client instance I only (TERM; KILL after 5 s)
+# and return once its SOCKS port no longer listens.  The relays and the
+# other clients keep running, and tornet_down cleans up as usual (the
+# stopped instance's log and data directory stay until then).  Call it from
+# the main shell, like tornet_up (it reaps the tor).  Stopping a stopped
+# instance succeeds.
+tornet_stop_client() {
+    local i=${1:-} k pid
+    (($# == 1)) || { tornet_err "usage: tornet_stop_client I"; return 2; }
+    [[ -n $TORNET_DIR ]] || { tornet_err "no tor network is up"; return 1; }
+    tornet__instance "$i" "$TORNET_CLIENTS_UP" || return 2
+    k=$(tornet__index_of "$(tornet__client_name "$i")") ||
+        { tornet_err "client instance $i was never started"; return 1; }
+    pid=${TORNET_PIDS[k]}
+    if tornet__alive "$k"; then
+        kill -TERM "$pid" 2>/dev/null
+        if ! topo_wait_until 5 "client $i to exit" tornet__gone "$k" 2>/dev/null; then
+            tornet__alive "$k" && kill -KILL "$pid" 2>/dev/null
+            topo_wait_until 3 "client $i (pid $pid) to die" tornet__gone "$k" || return 1
+        fi
+    fi
+    wait "$pid" 2>/dev/null
+    topo_wait_until 5 "client $i's SOCKS port $(tornet_socks_addr "$i") to close" \
+        tornet__socks_closed "$i"
 }
 
 # ---------------------------------------------------------------- control port
@@ -469,18 +609,38 @@ except Exception:
 sys.exit(0 if code.startswith("2") else 1)
 '
 
-# tornet_control CMD...: send one command to the client's control port (in
-# the gateway namespace) and print the answer, e.g.
+# tornet_control_of I CMD...: send one command to client instance I's
+# control port (in the gateway namespace) and print the answer, e.g.
+#   tornet_control_of 1 GETINFO circuit-status
+tornet_control_of() {
+    local i=${1:-}
+    (($# >= 2)) || { tornet_err "usage: tornet_control_of I COMMAND..."; return 2; }
+    shift
+    [[ -n $TORNET_DIR ]] || { tornet_err "no tor network is up"; return 1; }
+    tornet__instance "$i" "${TORNET_CLIENTS_UP:-1}" || return 2
+    tornet__control "$i" "$*"
+}
+
+# tornet_control CMD...: the same for instance 0, e.g.
 #   tornet_control GETINFO circuit-status
 tornet_control() {
     [[ -n $TORNET_DIR ]] || { tornet_err "no tor network is up"; return 1; }
-    topo_exec "$TORNET_CLIENT_NS" "$TOPO_PY" -I -c "$TORNET__CONTROL_PY" \
-        "$TORNET_CONTROL" "$TORNET_DIR/client/control_auth_cookie" "$*"
+    tornet__control 0 "$*"
 }
 
-# tornet_bootstrap_phase: the client's bootstrap status line
+tornet__control() {   # I COMMAND
+    local cookie
+    cookie=$TORNET_DIR/$(tornet__client_name "$1")/control_auth_cookie
+    # tor removes the cookie when it exits
+    [[ -r $cookie ]] || { tornet_err "client instance $1 is not running (no $cookie)"; return 1; }
+    topo_exec "$TORNET_CLIENT_NS" "$TOPO_PY" -I -c "$TORNET__CONTROL_PY" \
+        "$(tornet_control_addr "$1")" "$cookie" "$2"
+}
+
+# tornet_bootstrap_phase [I]: client instance I's bootstrap status line
 tornet_bootstrap_phase() {
-    tornet_control GETINFO status/bootstrap-phase | sed -n 's/^250-status\/bootstrap-phase=//p'
+    tornet_control_of "${1:-0}" GETINFO status/bootstrap-phase |
+        sed -n 's/^250-status\/bootstrap-phase=//p'
 }
 
 # ---------------------------------------------------------------- command line
@@ -504,13 +664,15 @@ tornet__load() {
         [[ -f $t/state ]] || continue
         TOPO_RUN=$run TOPO_DIR=${t%/*} TORNET_DIR=$t
         TOPO_NS_GW=$run-gw TOPO_NS_UP=$run-up
+        TORNET_CLIENTS_UP=$(sed -n 's/^TORNET_CLIENT_INSTANCES=\([1-9]\)$/\1/p' "$t/state")
+        TORNET_CLIENTS_UP=${TORNET_CLIENTS_UP:-1}
         return 0
     done
     tornet_err "no tor network in run $run"
 }
 
 tornet__main() {
-    local cmd=${1:-} t d owner start mode
+    local cmd=${1:-} t d owner start mode i
     case $cmd in
     up)
         TOPO_CLIENTS=${2:-$TOPO_CLIENTS}
@@ -519,10 +681,15 @@ tornet__main() {
         topo_status
         echo
         echo "tor network: $TORNET_DIR (torrcs, keys, data); logs $TOPO_DIR/tor-*.log"
-        echo "bootstrap:   $TORNET_BOOT_MS ms (consensus $TORNET_CONSENSUS_MS ms, then client $TORNET_CLIENT_MS ms)"
+        echo "bootstrap:   $TORNET_BOOT_MS ms (consensus $TORNET_CONSENSUS_MS ms, then the clients $TORNET_CLIENT_MS ms)"
         echo "relays:      $(tornet_relays | tr '\n' ' ')in $TOPO_NS_UP; exit $(tornet_exit_addr)"
+        for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+            echo "client $i:    SOCKS $(tornet_socks_addr "$i"), control $(tornet_control_addr "$i"), pid $(tornet_client_pid "$i")"
+        done
         echo "try:         ip netns exec $TOPO_NS_GW curl --socks5-hostname $TORNET_SOCKS http://www.example.test/"
         echo "             $0 control $TOPO_RUN GETINFO circuit-status"
+        ((TORNET_CLIENTS_UP == 1)) ||
+            echo "             $0 control $TOPO_RUN 1 GETINFO circuit-status    (instance 1)"
         echo "remove:      $0 down $TOPO_RUN"
         ;;
     down)
@@ -554,8 +721,11 @@ tornet__main() {
                     echo "   $t pid $d: $(tr '\0' ' ' <"/proc/$d/cmdline")"
             done
         done
-        echo "bootstrap: $(tornet_bootstrap_phase)"
-        tornet_control GETINFO circuit-status
+        for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
+            echo "client $i (SOCKS $(tornet_socks_addr "$i")):"
+            echo "  bootstrap: $(tornet_bootstrap_phase "$i" 2>&1)"
+            tornet_control_of "$i" GETINFO circuit-status 2>&1 | sed 's/^/  /'
+        done
         ;;
     control)
         shift
@@ -565,11 +735,17 @@ tornet__main() {
         else
             tornet__load "" || exit 1
         fi
-        (($#)) || { tornet_err "usage: $0 control [RUN] COMMAND..."; exit 2; }
-        tornet_control "$@"
+        i=0
+        if [[ ${1:-} =~ ^[0-9]$ ]]; then
+            i=$1
+            shift
+        fi
+        (($#)) || { tornet_err "usage: $0 control [RUN] [I] COMMAND..."; exit 2; }
+        tornet_control_of "$i" "$@"
         ;;
     *)
-        echo "usage: $0 up [CLIENTS] | down [RUN] | status [RUN] | control [RUN] COMMAND..." >&2
+        echo "usage: [TORNET_CLIENT_INSTANCES=N] $0 up [CLIENTS] | down [RUN] | status [RUN] |" \
+            "control [RUN] [I] COMMAND..." >&2
         exit 2
         ;;
     esac
