@@ -31,6 +31,11 @@ enum ts_reject_kind ts_socks5_reject_kind(uint8_t code)
 {
 	switch (code) {
 	case TS_SOCKS5_REFUSED:
+	/* Tor answers a refused connection at the exit (and most other exit
+	 * failures) with a general failure: tor 0.4.9 does, checked in the
+	 * private Tor network. A reset says "nothing there" as the kernel
+	 * would have, and is not held back by reject-rate. */
+	case TS_SOCKS5_GENERAL_FAILURE:
 		return TS_REJECT_TCP_RESET;
 	case TS_SOCKS5_NET_UNREACHABLE:
 		return TS_REJECT_NET_UNREACHABLE;

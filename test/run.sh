@@ -90,6 +90,7 @@ counted "inline gateway" env TORSIEVE="$TS" test/netns/test_inline.sh
 counted "leak battery" env TORSIEVE="$TS" test/netns/leak_battery.sh
 counted "relay (SOCKS stubs)" env TORSIEVE="$TS" test/netns/test_relay.sh
 counted "private Tor network" test/tor/test_tornet.sh
+counted "relay through Tor" env TORSIEVE="$TS" test/tor/test_relay_tor.sh
 
 echo "== fuzz corpora (plain replay, ASan+UBSan)"
 for h in fuzz/fuzz_*.c; do

@@ -60,11 +60,13 @@ enum ts_socks5_reply {
 const char *ts_socks5_reply_text(uint8_t code, char buf[32]);
 
 /*
- * What the client is told when Tor answers code (not SUCCEEDED): refused ->
- * a TCP reset; network or host unreachable -> that ICMP unreachable; TTL
- * expired -> host unreachable (there is no ICMP for a remote hop limit);
- * every onion-service error -> host unreachable (the service cannot be
- * reached, and no ICMP code says more); anything else -> admin prohibited.
+ * What the client is told when Tor answers code (not SUCCEEDED): refused or
+ * general failure (Tor's answer to a port refused at the exit) -> a TCP
+ * reset; network or host unreachable -> that ICMP unreachable; TTL expired
+ * -> host unreachable (there is no ICMP for a remote hop limit); every
+ * onion-service error -> host unreachable (the service cannot be reached,
+ * and no ICMP code says more); anything else (not allowed by the exit
+ * policy, unsupported) -> admin prohibited.
  */
 enum ts_reject_kind ts_socks5_reject_kind(uint8_t code);
 

@@ -8,8 +8,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TS=${TORSIEVE:-$ROOT/build/gcc/torsieve}
 [[ $TS == /* ]] || TS=$ROOT/$TS
 PY=/usr/bin/python3
+NETNS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=topology.sh
-source "$HERE/topology.sh"
+source "$NETNS_DIR/topology.sh"
 
 PASSED=0
 FAILED=0

@@ -129,7 +129,9 @@ static void test_reject_kinds(void)
 	CHECK_EQ_INT(ts_socks5_reject_kind(TS_SOCKS5_TTL_EXPIRED), TS_REJECT_HOST_UNREACHABLE);
 	for (int c = TS_SOCKS5_ONION_DESC_NOT_FOUND; c <= TS_SOCKS5_ONION_INTRO_TIMEOUT; c++)
 		CHECK_EQ_INT(ts_socks5_reject_kind((uint8_t)c), TS_REJECT_HOST_UNREACHABLE);
-	CHECK_EQ_INT(ts_socks5_reject_kind(TS_SOCKS5_GENERAL_FAILURE), TS_REJECT_ADMIN_PROHIBITED);
+	CHECK_EQ_INT(ts_socks5_reject_kind(TS_SOCKS5_GENERAL_FAILURE), TS_REJECT_TCP_RESET);
+	CHECK_EQ_INT(ts_socks5_reject_kind(TS_SOCKS5_NOT_ALLOWED), TS_REJECT_ADMIN_PROHIBITED);
+	CHECK_EQ_INT(ts_socks5_reject_kind(TS_SOCKS5_CMD_UNSUPPORTED), TS_REJECT_ADMIN_PROHIBITED);
 	char buf[32];
 	CHECK_EQ_STR(ts_socks5_reply_text(0xf6, buf), "invalid onion service address");
 	CHECK_EQ_STR(ts_socks5_reply_text(0x42, buf), "unknown reply 0x42");
