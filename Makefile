@@ -212,16 +212,7 @@ test: deps
 	$(Q)test/run.sh
 
 demo: deps all
-	@echo
-	@echo "torsieve demo: what the shipped policy (etc/torsieve.conf) does with real client traffic"
-	@echo "(curl, dig, ping and nc between two network namespaces: test/pcaps/real-eth.pcap)."
-	@echo "The inline gateway and Tor come in later releases; this is the offline replay."
-	@echo
-	@echo "The first packets of each verdict (a flow's verdict is decided on its first packet):"
-	$(Q)./torsieve replay --packets test/pcaps/real-eth.pcap | \
-		awk '/ -> / { v = $$0; sub(/.* -> /, "", v); sub(/ .*/, "", v); if (seen[v]++ < 2) print }'
-	@echo
-	$(Q)./torsieve replay test/pcaps/real-eth.pcap
+	$(Q)TORSIEVE=$(CURDIR)/torsieve test/tor/demo.sh
 
 clean:
 	rm -rf build torsieve

@@ -92,6 +92,7 @@ struct ts_relay {
 	struct client *clients, *clients_free, **client_hash;
 	uint32_t client_mask;
 	struct conn *conns;
+	uint32_t held; /* pending entries asking or open, of all clients */
 	int64_t no_tor_logged;
 };
 
@@ -225,8 +226,10 @@ static void pending_release(struct ts_relay *r, struct pending *p)
 		ts_socks_cancel(p->socks);
 	if (p->tor_fd >= 0)
 		close(p->tor_fd);
-	if (p->state != P_ANSWERED && p->client)
+	if (p->state != P_ANSWERED && p->client) {
 		p->client->held--;
+		r->held--;
+	}
 	struct client *c = p->client;
 	memset(p, 0, sizeof(*p));
 	p->tor_fd = -1;
@@ -319,6 +322,7 @@ static void on_pending_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply,
 	}
 	p->state = P_ANSWERED;
 	p->client->held--;
+	r->held--;
 	p->kind = kind;
 	p->until = now + ANSWER_KEEP_USEC;
 	give_verdicts(r, p, false, kind);
@@ -345,7 +349,7 @@ static void dest_of(const struct tuple *t, struct ts_socks5_addr *to)
 static bool over_connections(const struct ts_relay *r, const struct client *c)
 {
 	return c->held + c->conns >= r->cfg.connections_per_client ||
-	       r->st.connections + r->st.pending >= r->cfg.connections;
+	       r->st.connections + r->held >= r->cfg.connections;
 }
 
 static bool keep_copy(struct pending *p, const struct ts_packet *pkt)
@@ -414,6 +418,7 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	p->caplen = pkt->caplen < HELD_FRAME ? pkt->caplen : HELD_FRAME;
 	memcpy(p->frame, pkt->data, p->caplen);
 	c->held++;
+	r->held++;
 	struct pending **slot = pending_slot(r, &t);
 	p->next = *slot;
 	*slot = p;
@@ -444,6 +449,7 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 		p->nids = 0; /* answered here, not through the hooks */
 		p->state = P_ANSWERED;
 		c->held--;
+		r->held--;
 		p->kind = TS_REJECT_TCP_RESET;
 		p->until = now + ANSWER_KEEP_USEC;
 		return TS_RELAY_SYN_REJECT;
@@ -961,6 +967,11 @@ void ts_relay_tick(struct ts_relay *r, int64_t now)
 void ts_relay_get_stats(const struct ts_relay *r, struct ts_relay_stats *out)
 {
 	*out = r->st;
+	/* pending: SYNs still waiting (asking, or open and not yet claimed);
+	 * answers kept for copies are not */
+	out->pending = 0;
+	for (uint32_t i = 0; i < r->cfg.pending_syns; i++)
+		out->pending += r->pending[i].state == P_ASKING || r->pending[i].state == P_OPEN;
 }
 
 const struct ts_tor_pool *ts_relay_tor_pool(const struct ts_relay *r)

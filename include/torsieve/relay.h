@@ -75,7 +75,9 @@ struct ts_relay_stats {
 	uint64_t closed[TS_RELAY_CLOSE_COUNT];
 	uint64_t bytes_to_tor, bytes_to_client;
 	/* now */
-	uint32_t pending, connections, clients;
+	uint32_t pending;     /* SYNs waiting for Tor, or streams waiting for their client */
+	uint32_t connections; /* relayed, or accepted first and waiting for Tor */
+	uint32_t clients;     /* addresses with anything above, or an answer kept */
 };
 
 /* A held SYN's verdict, to be given by the caller (the queue's owner). */
