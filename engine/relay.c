@@ -786,6 +786,10 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 			if (cfd >= 0)
 				reset_and_close(cfd);
 			r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			/* accept takes a descriptor before it looks at the
+			 * backlog: EMFILE comes with an empty backlog too */
+			if (cfd < 0)
+				return;
 			r->st.emfile++;
 			continue;
 		}

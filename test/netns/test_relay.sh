@@ -21,7 +21,8 @@
 #             the other; both killed: refused at once
 #   caps      pending-syns-per-client: past it the SYN is accepted first;
 #             relay-connections-per-client: past it a reset; relay-idle: an
-#             idle connection is closed; a slow reader holds back the relay
+#             idle connection is closed; out of descriptors: resets, and the
+#             reserved descriptor takes the one that meets EMFILE at accept; a slow reader holds back the relay
 #             (bytes relayed stay bounded while it does not read)
 #   counters  the relay's JSON counters say all of the above
 #   leaks     nothing from a client reached the uplink
@@ -99,6 +100,9 @@ fi
 topo_on_down stop_torsieve
 topo_forwarding on # a leak would get through: only torsieve stands in the way
 
+# torsieve's descriptors when idle, below 200 (one the test's shell passed on
+# may sit far above, where it takes no slot under a low limit)
+BASE_FDS=$(ls "/proc/$TORSIEVE_PID/fd" | awk '$1 < 200' | wc -l)
 C1=(topo_exec c1 "$PY" "$HERE/relay_client.py")
 C2=(topo_exec c2 "$PY" "$HERE/relay_client.py")
 H4=$TOPO_HTTP4
@@ -237,6 +241,38 @@ out=$("${C1[@]}" eofecho "$H4" 7 10 6)
 if [[ $out != ok* ]]; then pass "caps: an idle connection is closed after relay-idle ($out)"; else
     fail "caps: an idle connection is closed after relay-idle" "$out"; fi
 check "counters: closed idle" "$((idle_before + 1))" "$(counter relay closed idle)"
+# Out of descriptors: a second torsieve started with a hard limit of what
+# it has open when idle plus 7 (this machine may not raise a hard limit). A
+# relayed connection takes 6 (its SOCKS socket, the accepted socket, two
+# pipes), so the first connection fits; the second's SOCKS socket takes the
+# last slot, Tor opens the stream, and its accept meets EMFILE: the reserved
+# descriptor takes it off the backlog and resets it (the client's connect
+# had already succeeded: the kernel completed the handshake); the third
+# cannot get a SOCKS socket and its SYN is reset. torsieve keeps running, and
+# once they are closed the relay works again.
+stop_torsieve
+topo_bg gw torsieve prlimit --nofile=$((BASE_FDS + 7)):$((BASE_FDS + 7)) \
+    "$TS" run -c "$CONF" --json --user nobody
+TORSIEVE_PID=$TOPO_LAST_PID
+topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+grep -q "the descriptor limit is $((BASE_FDS + 7))" "$TOPO_DIR/torsieve.log" &&
+    pass "EMFILE: a limit below what relay-connections needs is logged" ||
+    fail "EMFILE: a limit below what relay-connections needs is logged" \
+        "$(grep -m1 descriptor "$TOPO_DIR/torsieve.log")"
+out=$("${C2[@]}" many "$H4" 7 3 0.5)
+# (the second's reset can come before its connect() returns or after)
+check "EMFILE: the first fits, the second is reset after its handshake, the third at once" \
+    "open reset ECONNREFUSED" "$(sed 's/ \(open\|ECONNRESET\) / reset /' <<<"$out")"
+check "EMFILE: the reserved descriptor took one off the backlog; a SYN without a socket reset" \
+    "1 1" "$(counter relay emfile) $(counter relay syn_broken)"
+sleep 1
+read -r what status _ <<<"$("${C2[@]}" http "$H4" 80 /)"
+check "EMFILE: after they closed, the relay works again" "http 200" "$what $status"
+stop_torsieve
+topo_bg gw torsieve "$TS" run -c "$CONF" --json --user nobody
+TORSIEVE_PID=$TOPO_LAST_PID
+topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+
 # ---------------------------------------------------------------- failover
 kill "$(eval echo "\$STUB_$INSTANCE1")"
 read -r what status _ <<<"$("${C1[@]}" http "$H4" 80 /)"
