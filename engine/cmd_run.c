@@ -55,7 +55,7 @@ struct worker {
 	struct ts_engine engine;
 	struct ts_plugin verdicts;
 	struct ts_rejecter *rejecter;
-	struct ts_relay *relay; /* the built-in relay, on this worker's loop */
+	struct ts_relay *relay;      /* the built-in relay, on this worker's loop */
 	struct ts_gateway_config gw; /* the settings it started with (a reload keeps them) */
 	struct event_base *base;
 	struct event *rx, *wake, *tick;
@@ -100,7 +100,8 @@ static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 	if (act == TS_GATEWAY_ICMP)
 		reject_packet(w, ev->pkt->data, ev->pkt->caplen, d, ev->judgement->reject);
 	if (act == TS_GATEWAY_MARK && kind == TS_MARK_DIVERT && w->relay && d->l4 == TS_L4_TCP &&
-	    d->has_l4_header && !d->is_fragment && (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN) {
+	    d->has_l4_header && !d->is_fragment &&
+	    (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN) {
 		/* a SYN: Tor is asked first, and its answer is the verdict */
 		enum ts_reject_kind rk;
 		switch (ts_relay_syn(w->relay, ev->pkt, d, now_usec(), &rk)) {
@@ -169,7 +170,8 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 	bool first = true;
 	for (int code = 0; code < 256; code++)
 		if (st.tor_replies[code]) {
-			fprintf(f, "%s\"0x%02x\":%llu", first ? "" : ",", code, U(st.tor_replies[code]));
+			fprintf(f, "%s\"0x%02x\":%llu", first ? "" : ",", code,
+			        U(st.tor_replies[code]));
 			first = false;
 		}
 	fprintf(f,
@@ -181,8 +183,8 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 	        U(st.emfile), U(st.accept_errors), U(st.bytes_to_tor), U(st.bytes_to_client),
 	        st.pending, st.connections, st.clients);
 	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
-		fprintf(f, "%s\"%s\":%llu", c ? "," : "", ts_relay_close_name((enum ts_relay_close)c),
-		        U(st.closed[c]));
+		fprintf(f, "%s\"%s\":%llu", c ? "," : "",
+		        ts_relay_close_name((enum ts_relay_close)c), U(st.closed[c]));
 	fputs("},\"tor\":[", f);
 	const struct ts_tor_pool *pool = ts_relay_tor_pool(r);
 	for (size_t i = 0; i < pool->count; i++) {
@@ -191,7 +193,7 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 		fprintf(f, "%s{\"socks\":\"%s\",\"streams\":%llu,\"failures\":%llu,\"up\":%s}",
 		        i ? "," : "", ep, U(pool->st[i].streams), U(pool->st[i].failures),
 		        pool->st[i].down_until && pool->st[i].down_until > now_usec() ? "false"
-		                                                                   : "true");
+		                                                                      : "true");
 	}
 	fputs("]},", f);
 }
@@ -215,7 +217,8 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 	        U(st.emfile), U(st.accept_errors), st.connections, st.pending, st.clients,
 	        U(st.bytes_to_tor), U(st.bytes_to_client));
 	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
-		fprintf(f, " %llu %s", U(st.closed[c]), ts_relay_close_name((enum ts_relay_close)c));
+		fprintf(f, " %llu %s", U(st.closed[c]),
+		        ts_relay_close_name((enum ts_relay_close)c));
 	fputc('\n', f);
 	const struct ts_tor_pool *pool = ts_relay_tor_pool(r);
 	for (size_t i = 0; i < pool->count; i++) {
@@ -431,8 +434,10 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 		return -1;
 	}
 	if (p->gateway.relay.enabled) {
-		w->relay = ts_relay_open(&p->gateway.relay, p->gateway.divert_port, err, sizeof(err));
-		struct ts_relay_hooks hooks = {.ctx = w, .verdict = relay_verdict, .flush = relay_flush};
+		w->relay =
+		        ts_relay_open(&p->gateway.relay, p->gateway.divert_port, err, sizeof(err));
+		struct ts_relay_hooks hooks = {
+		        .ctx = w, .verdict = relay_verdict, .flush = relay_flush};
 		if (!w->relay) {
 			ts_log(LOG_ERR, "%s", err);
 			return -1;

@@ -1100,8 +1100,8 @@ static bool parse_relay_set(struct parser *ps, bool *known)
 	} numbers[] = {
 	        {"pending-syns", offsetof(struct ts_relay_config, pending_syns), 1, 65536,
 	         "a number of SYNs from 1 to 65536"},
-	        {"pending-syns-per-client", offsetof(struct ts_relay_config, pending_per_client),
-	         1, 65536, "a number of SYNs from 1 to 65536"},
+	        {"pending-syns-per-client", offsetof(struct ts_relay_config, pending_per_client), 1,
+	         65536, "a number of SYNs from 1 to 65536"},
 	        {"syn-timeout", offsetof(struct ts_relay_config, syn_timeout), 1, 600,
 	         "a timeout in seconds from 1 to 600"},
 	        {"relay-connections", offsetof(struct ts_relay_config, connections), 1, 1u << 20,
@@ -1157,7 +1157,8 @@ static bool parse_relay_set(struct parser *ps, bool *known)
 				return false;
 			}
 			if (!parse_tor_endpoint(cur(ps), &r->tor[r->tor_count])) {
-				expected(ps, "a Tor SOCKS port such as 127.0.0.1:9050 or \"[::1]:9050\"");
+				expected(ps, "a Tor SOCKS port such as 127.0.0.1:9050 or "
+				             "\"[::1]:9050\"");
 				return false;
 			}
 			for (uint8_t o = 0; o < r->tor_count; o++)
@@ -1343,13 +1344,14 @@ static bool parse_set(struct parser *ps)
 		ok = parse_gateway_set(ps, &known);
 		if (known)
 			return ok;
-		expected(ps, "a setting (max-rules, classifier-memory, max-flows, timeout, "
-		             "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
-		             "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
-		             "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
-		             "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
-		             "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
-		             "relay-connections-per-client, relay-idle, relay-buffer, tor-retry)");
+		expected(ps,
+		         "a setting (max-rules, classifier-memory, max-flows, timeout, "
+		         "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
+		         "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
+		         "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
+		         "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
+		         "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
+		         "relay-connections-per-client, relay-idle, relay-buffer, tor-retry)");
 		return false;
 	}
 	next(ps);

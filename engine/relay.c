@@ -18,10 +18,10 @@
 #include "torsieve/socks5.h"
 #include "torsieve/socks_client.h"
 
-#define HELD_IDS        4   /* the SYN and copies of it: more are dropped */
-#define HELD_FRAME      192 /* bytes of the SYN kept for an ICMP error */
-#define CLAIM_USEC      10000000 /* a stream Tor opened waits this long for its client */
-#define ANSWER_KEEP_USEC 3000000 /* a refusal is repeated to copies this long */
+#define HELD_IDS         4        /* the SYN and copies of it: more are dropped */
+#define HELD_FRAME       192      /* bytes of the SYN kept for an ICMP error */
+#define CLAIM_USEC       10000000 /* a stream Tor opened waits this long for its client */
+#define ANSWER_KEEP_USEC 3000000  /* a refusal is repeated to copies this long */
 
 /* A connection's 4-tuple as the client sent it. */
 struct tuple {
@@ -41,7 +41,12 @@ struct client {
 	uint32_t conns; /* relayed connections */
 };
 
-enum pending_state { P_FREE = 0, P_ASKING, P_OPEN, P_ANSWERED };
+enum pending_state {
+	P_FREE = 0,
+	P_ASKING,
+	P_OPEN,
+	P_ANSWERED
+};
 
 struct pending {
 	struct pending *next; /* hash chain, or the free list */
@@ -51,8 +56,8 @@ struct pending {
 	enum pending_state state;
 	struct ts_socks_client *socks;
 	int tor_fd;
-	uint32_t seq;   /* the SYN's: copies have the same */
-	int64_t until;  /* P_OPEN: claimed by; P_ANSWERED: forgotten at */
+	uint32_t seq;             /* the SYN's: copies have the same */
+	int64_t until;            /* P_OPEN: claimed by; P_ANSWERED: forgotten at */
 	enum ts_reject_kind kind; /* P_ANSWERED */
 	uint8_t nids;
 	uint32_t ids[HELD_IDS], marks[HELD_IDS];
@@ -363,8 +368,7 @@ static bool keep_copy(struct pending *p, const struct ts_packet *pkt)
 }
 
 enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
-                               const struct ts_decoded *d, int64_t now,
-                               enum ts_reject_kind *kind)
+                               const struct ts_decoded *d, int64_t now, enum ts_reject_kind *kind)
 {
 	struct tuple t;
 	tuple_of(d, &t);
@@ -518,8 +522,9 @@ static bool pump(struct conn *c, int d)
 	for (;;) {
 		bool moved = false;
 		if (!c->eof[d] && !c->pipe_full[d] && c->inpipe[d] < r->pipe_size) {
-			ssize_t n = splice(src, NULL, c->pipe[d][1], NULL, r->pipe_size - c->inpipe[d],
-			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			ssize_t n =
+			        splice(src, NULL, c->pipe[d][1], NULL, r->pipe_size - c->inpipe[d],
+			               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				c->inpipe[d] += (uint32_t)n;
 				moved = true;
@@ -532,7 +537,9 @@ static bool pump(struct conn *c, int d)
 				if (c->inpipe[d])
 					c->pipe_full[d] = true;
 			} else {
-				conn_close(c, d == 0 ? TS_RELAY_CLOSE_CLIENT_RESET : TS_RELAY_CLOSE_TOR_RESET,
+				conn_close(c,
+				           d == 0 ? TS_RELAY_CLOSE_CLIENT_RESET
+				                  : TS_RELAY_CLOSE_TOR_RESET,
 				           d == 1, d == 0);
 				return false;
 			}
@@ -549,7 +556,9 @@ static bool pump(struct conn *c, int d)
 					r->st.bytes_to_client += (uint64_t)n;
 				moved = true;
 			} else if (n < 0 && !would_block()) {
-				conn_close(c, d == 0 ? TS_RELAY_CLOSE_TOR_RESET : TS_RELAY_CLOSE_CLIENT_RESET,
+				conn_close(c,
+				           d == 0 ? TS_RELAY_CLOSE_TOR_RESET
+				                  : TS_RELAY_CLOSE_CLIENT_RESET,
 				           d == 0, d == 1);
 				return false;
 			}
@@ -648,8 +657,7 @@ static struct conn *conn_new(struct ts_relay *r, struct client *cl, int cfd, con
 	return c;
 }
 
-static void on_conn_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd,
-                           int instance)
+static void on_conn_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd, int instance)
 {
 	(void)reply;
 	(void)instance;
@@ -889,7 +897,8 @@ struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
 	r->clients = calloc(nclients, sizeof(*r->clients));
 	r->client_hash = calloc((size_t)r->client_mask + 1, sizeof(*r->client_hash));
 	if (!r->pending || !r->pending_hash || !r->clients || !r->client_hash) {
-		snprintf(err, errlen, "relay: out of memory for pending-syns %u, relay-connections %u",
+		snprintf(err, errlen,
+		         "relay: out of memory for pending-syns %u, relay-connections %u",
 		         cfg->pending_syns, cfg->connections);
 		ts_relay_close(r);
 		return NULL;
@@ -942,7 +951,8 @@ int ts_relay_attach(struct ts_relay *r, struct event_base *base, const struct ts
 	for (int i = 0; i < 2; i++) {
 		if (r->listen_fd[i] < 0)
 			continue;
-		r->listen_ev[i] = event_new(base, r->listen_fd[i], EV_READ | EV_PERSIST, on_accept, r);
+		r->listen_ev[i] =
+		        event_new(base, r->listen_fd[i], EV_READ | EV_PERSIST, on_accept, r);
 		if (!r->listen_ev[i] || event_add(r->listen_ev[i], NULL) < 0)
 			return -1;
 	}

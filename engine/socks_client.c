@@ -16,7 +16,12 @@
  * treated like one that refused, and the next instance is tried. */
 #define GREETING_USEC 3000000
 
-enum step { CONNECTING, METHOD, AUTH, REPLY };
+enum step {
+	CONNECTING,
+	METHOD,
+	AUTH,
+	REPLY
+};
 
 struct ts_socks_client {
 	struct event_base *base;
@@ -166,13 +171,14 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		uint8_t method;
 		r = ts_socks5_parse_method(c->in, c->in_len, &method, &used);
 		if (r == TS_SOCKS5_DONE && method == 0x02) {
-			send_next(c, ts_socks5_auth(c->user, "torsieve", c->out, sizeof(c->out)), AUTH,
-			          now);
+			send_next(c, ts_socks5_auth(c->user, "torsieve", c->out, sizeof(c->out)),
+			          AUTH, now);
 			return;
 		}
 		if (r == TS_SOCKS5_DONE && method == 0x00) {
 			send_next(c,
-			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out, sizeof(c->out)),
+			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out,
+			                            sizeof(c->out)),
 			          REPLY, now);
 			return;
 		}
@@ -185,7 +191,8 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		r = ts_socks5_parse_auth(c->in, c->in_len, &ok, &used);
 		if (r == TS_SOCKS5_DONE && ok) {
 			send_next(c,
-			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out, sizeof(c->out)),
+			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out,
+			                            sizeof(c->out)),
 			          REPLY, now);
 			return;
 		}

@@ -197,16 +197,16 @@ struct ts_relay_config {
 	uint8_t tor_count;
 	struct ts_tor_endpoint tor[TS_TOR_MAX];
 	enum ts_isolation isolation;
-	bool isolate_port;         /* the destination port is part of the token */
-	uint32_t isolate_epoch;    /* seconds; the token changes every epoch (0: never) */
-	uint32_t pending_syns;     /* SYNs held while Tor connects, in total */
+	bool isolate_port;      /* the destination port is part of the token */
+	uint32_t isolate_epoch; /* seconds; the token changes every epoch (0: never) */
+	uint32_t pending_syns;  /* SYNs held while Tor connects, in total */
 	uint32_t pending_per_client;
-	uint32_t syn_timeout;      /* seconds Tor may take to answer a CONNECT */
-	uint32_t connections;      /* relayed connections, in total */
+	uint32_t syn_timeout; /* seconds Tor may take to answer a CONNECT */
+	uint32_t connections; /* relayed connections, in total */
 	uint32_t connections_per_client;
-	uint32_t idle_timeout;     /* seconds without a byte either way */
-	uint32_t buffer;           /* bytes in flight per direction (the pipe) */
-	uint32_t tor_retry;        /* seconds before an instance that failed is tried again */
+	uint32_t idle_timeout; /* seconds without a byte either way */
+	uint32_t buffer;       /* bytes in flight per direction (the pipe) */
+	uint32_t tor_retry;    /* seconds before an instance that failed is tried again */
 };
 
 void ts_relay_config_default(struct ts_relay_config *r);

@@ -34,44 +34,44 @@
 struct event_base;
 
 /* How a connection ended. */
-#define TS_RELAY_CLOSE_LIST(X)                                                    \
-	X(DONE, "done", "both directions ended")                                  \
-	X(CLIENT_RESET, "client_reset", "the client reset or failed")             \
-	X(TOR_RESET, "tor_reset", "Tor's side reset or failed")                   \
-	X(IDLE, "idle", "relay-idle passed without a byte")                       \
+#define TS_RELAY_CLOSE_LIST(X)                                                      \
+	X(DONE, "done", "both directions ended")                                    \
+	X(CLIENT_RESET, "client_reset", "the client reset or failed")               \
+	X(TOR_RESET, "tor_reset", "Tor's side reset or failed")                     \
+	X(IDLE, "idle", "relay-idle passed without a byte")                         \
 	X(TOR_REFUSED, "tor_refused", "accepted first, then Tor could not connect") \
-	X(UNCLAIMED, "unclaimed", "Tor's stream opened but the client never came") \
+	X(UNCLAIMED, "unclaimed", "Tor's stream opened but the client never came")  \
 	X(SHUTDOWN, "shutdown", "torsieve stopped")
 
 enum ts_relay_close {
 #define TS_RELAY_CLOSE_ENUM(id, name, text) TS_RELAY_CLOSE_##id,
 	TS_RELAY_CLOSE_LIST(TS_RELAY_CLOSE_ENUM)
 #undef TS_RELAY_CLOSE_ENUM
-	        TS_RELAY_CLOSE_COUNT
+	TS_RELAY_CLOSE_COUNT
 };
 
 const char *ts_relay_close_name(enum ts_relay_close c);
 
 struct ts_relay_stats {
 	/* SYNs */
-	uint64_t syn_held;        /* first SYNs held while Tor is asked */
-	uint64_t syn_copies;      /* retransmissions held with them */
-	uint64_t syn_copies_lost; /* retransmissions past what one SYN keeps: dropped */
-	uint64_t syn_opened;      /* Tor opened the stream: diverted */
-	uint64_t syn_refused;     /* Tor answered with an error: rejected */
-	uint64_t syn_timeout;     /* Tor did not answer within syn-timeout: host unreachable */
-	uint64_t syn_no_tor;      /* no Tor instance answered: reset */
-	uint64_t syn_broken;      /* the SOCKS exchange failed: reset */
-	uint64_t syn_accept_first; /* over pending-syns(-per-client): diverted at once */
+	uint64_t syn_held;             /* first SYNs held while Tor is asked */
+	uint64_t syn_copies;           /* retransmissions held with them */
+	uint64_t syn_copies_lost;      /* retransmissions past what one SYN keeps: dropped */
+	uint64_t syn_opened;           /* Tor opened the stream: diverted */
+	uint64_t syn_refused;          /* Tor answered with an error: rejected */
+	uint64_t syn_timeout;          /* Tor did not answer within syn-timeout: host unreachable */
+	uint64_t syn_no_tor;           /* no Tor instance answered: reset */
+	uint64_t syn_broken;           /* the SOCKS exchange failed: reset */
+	uint64_t syn_accept_first;     /* over pending-syns(-per-client): diverted at once */
 	uint64_t syn_over_connections; /* the client or all are at relay-connections: reset */
 	uint64_t tor_replies[256];     /* Tor's reply codes to held SYNs' CONNECTs */
 	/* connections */
-	uint64_t accepted;       /* by the transparent listeners */
-	uint64_t paired;         /* with a stream opened for a held SYN */
-	uint64_t opened_after;   /* accepted first, Tor asked after */
+	uint64_t accepted;         /* by the transparent listeners */
+	uint64_t paired;           /* with a stream opened for a held SYN */
+	uint64_t opened_after;     /* accepted first, Tor asked after */
 	uint64_t over_connections; /* accepted over relay-connections(-per-client): reset */
-	uint64_t emfile;         /* accepted with the reserved descriptor and reset */
-	uint64_t accept_errors;  /* accept or socket setup failed */
+	uint64_t emfile;           /* accepted with the reserved descriptor and reset */
+	uint64_t accept_errors;    /* accept or socket setup failed */
 	uint64_t closed[TS_RELAY_CLOSE_COUNT];
 	uint64_t bytes_to_tor, bytes_to_client;
 	/* now */

@@ -529,11 +529,13 @@ static void test_settings_and_lists(void)
 		CHECK(!g->fast_path);
 		ts_policy_free(p);
 	}
-	p = parse("set relay off\nset tor-socks 127.0.0.1:9050 \"[::1]:9060\" 10.0.0.1:1\n"
-	          "set isolation ip port epoch 600\nset pending-syns 9\nset pending-syns-per-client 3\n"
-	          "set syn-timeout 20\nset relay-connections 99\nset relay-connections-per-client 7\n"
-	          "set relay-idle 60\nset relay-buffer 128K\nset tor-retry 2\n",
-	          err, sizeof(err));
+	p = parse(
+	        "set relay off\nset tor-socks 127.0.0.1:9050 \"[::1]:9060\" 10.0.0.1:1\n"
+	        "set isolation ip port epoch 600\nset pending-syns 9\nset pending-syns-per-client "
+	        "3\n"
+	        "set syn-timeout 20\nset relay-connections 99\nset relay-connections-per-client 7\n"
+	        "set relay-idle 60\nset relay-buffer 128K\nset tor-retry 2\n",
+	        err, sizeof(err));
 	CHECK(p != NULL);
 	if (p) {
 		const struct ts_relay_config *r = &p->gateway.relay;

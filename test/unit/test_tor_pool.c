@@ -83,7 +83,8 @@ static void test_failover_moves_only_its_clients(void)
 	for (int k = 0; k < KEYS; k++) {
 		key_of(k, key);
 		if (before[k] == 1) {
-			CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 4999999, 0) != 1, 1);
+			CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 4999999, 0) != 1,
+			             1);
 			CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 5000000, 0), 1);
 			break;
 		}
