@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "torsieve/clock.h"
 #include "torsieve/commands.h"
 #include "torsieve/engine.h"
 #include "torsieve/log.h"
@@ -85,7 +86,7 @@ static void reject_packet(struct worker *w, const uint8_t *frame, uint32_t caple
 	uint32_t ifindex = 0;
 	if (d->l3 == TS_L3_IPV6 && d->src_addr[0] == 0xfe && (d->src_addr[1] & 0xc0) == 0x80)
 		ifindex = if_nametoindex(w->gw.iface);
-	ts_reject_send(w->rejecter, frame, caplen, d, kind, ifindex, now_usec());
+	ts_reject_send(w->rejecter, frame, caplen, d, kind, ifindex, ts_monotonic_usec());
 }
 
 /* The verdict of every packet, as the engine reports it (held fragments
@@ -104,7 +105,7 @@ static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 	    (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN) {
 		/* a SYN: Tor is asked first, and its answer is the verdict */
 		enum ts_reject_kind rk;
-		switch (ts_relay_syn(w->relay, ev->pkt, d, now_usec(), &rk)) {
+		switch (ts_relay_syn(w->relay, ev->pkt, d, ts_monotonic_usec(), &rk)) {
 		case TS_RELAY_SYN_HELD:
 			return;
 		case TS_RELAY_SYN_DIVERT:
@@ -128,10 +129,15 @@ static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 }
 
 /* A held SYN's verdict, once Tor answered. */
-static void relay_verdict(void *ctx, const struct ts_relay_held *h, bool divert,
+static void relay_verdict(void *ctx, const struct ts_relay_held *h, enum ts_relay_verdict v,
                           enum ts_reject_kind kind)
 {
 	struct worker *w = ctx;
+	if (v == TS_RELAY_DROP) {
+		ts_nfq_verdict(w->src, h->id, false, 0, w->gw.mark_mask, h->mark);
+		return;
+	}
+	bool divert = v == TS_RELAY_DIVERT;
 	enum ts_mark_kind mk = divert ? TS_MARK_DIVERT : TS_MARK_RESET;
 	if (!divert && kind != TS_REJECT_TCP_RESET) {
 		struct ts_decoded d;
@@ -161,12 +167,13 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 	ts_relay_get_stats(r, &st);
 	fprintf(f,
 	        "\"relay\":{\"syn_held\":%llu,\"syn_copies\":%llu,\"syn_copies_lost\":%llu,"
+	        "\"syn_replaced\":%llu,"
 	        "\"syn_opened\":%llu,\"syn_refused\":%llu,\"syn_timeout\":%llu,"
 	        "\"syn_no_tor\":%llu,\"syn_broken\":%llu,\"syn_accept_first\":%llu,"
 	        "\"syn_over_connections\":%llu,\"tor_replies\":{",
-	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_opened),
-	        U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor), U(st.syn_broken),
-	        U(st.syn_accept_first), U(st.syn_over_connections));
+	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_replaced),
+	        U(st.syn_opened), U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor),
+	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections));
 	bool first = true;
 	for (int code = 0; code < 256; code++)
 		if (st.tor_replies[code]) {
@@ -192,8 +199,9 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 		ts_tor_endpoint_text(&pool->ep[i], ep, sizeof(ep));
 		fprintf(f, "%s{\"socks\":\"%s\",\"streams\":%llu,\"failures\":%llu,\"up\":%s}",
 		        i ? "," : "", ep, U(pool->st[i].streams), U(pool->st[i].failures),
-		        pool->st[i].down_until && pool->st[i].down_until > now_usec() ? "false"
-		                                                                      : "true");
+		        pool->st[i].down_until && pool->st[i].down_until > ts_monotonic_usec()
+		                ? "false"
+		                : "true");
 	}
 	fputs("]},", f);
 }
@@ -203,12 +211,13 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 	struct ts_relay_stats st;
 	ts_relay_get_stats(r, &st);
 	fprintf(f,
-	        "relay       SYNs: %llu held (+%llu copies, %llu copies dropped), %llu opened, "
+	        "relay       SYNs: %llu held (+%llu copies, %llu copies dropped, %llu replaced), "
+	        "%llu opened, "
 	        "%llu refused by Tor, %llu timed out, %llu without Tor, %llu SOCKS failures, "
 	        "%llu accepted first, %llu over relay-connections\n",
-	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_opened),
-	        U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor), U(st.syn_broken),
-	        U(st.syn_accept_first), U(st.syn_over_connections));
+	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_replaced),
+	        U(st.syn_opened), U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor),
+	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections));
 	fprintf(f,
 	        "relay       connections: %llu accepted, %llu paired, %llu opened after, %llu over "
 	        "the caps, %llu at EMFILE, %llu failed; %u open, %u pending, %u clients; bytes: "
@@ -226,7 +235,7 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 		ts_tor_endpoint_text(&pool->ep[i], ep, sizeof(ep));
 		fprintf(f, "tor         %s: %llu streams, %llu failures, %s\n", ep,
 		        U(pool->st[i].streams), U(pool->st[i].failures),
-		        pool->st[i].down_until > now_usec() ? "left out" : "in use");
+		        pool->st[i].down_until > ts_monotonic_usec() ? "left out" : "in use");
 	}
 }
 
@@ -338,7 +347,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	ts_engine_tick(&w->engine, now_usec());
 	if (w->relay)
-		ts_relay_tick(w->relay, now_usec());
+		ts_relay_tick(w->relay, ts_monotonic_usec());
 	if (ts_nfq_flush(w->src) < 0)
 		worker_fail(w, "sending verdicts failed");
 }

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "torsieve/clock.h"
 #include "torsieve/log.h"
 #include "torsieve/relay.h"
 #include "torsieve/socks5.h"
@@ -27,6 +29,7 @@
 struct tuple {
 	uint8_t family;
 	uint8_t caddr[16], daddr[16];
+	uint8_t zero; /* hashed and compared whole: no padding left to chance */
 	uint16_t cport, dport;
 };
 
@@ -49,10 +52,11 @@ enum pending_state {
 };
 
 struct pending {
-	struct pending *next; /* hash chain, or the free list */
+	struct pending *next;          /* hash chain, or the free list */
+	struct pending *older, *newer; /* P_ANSWERED: the list of answers kept, oldest first */
 	struct ts_relay *relay;
 	struct tuple t;
-	struct client *client;
+	struct client *client; /* P_ASKING and P_OPEN only: an answer holds no client */
 	enum pending_state state;
 	struct ts_socks_client *socks;
 	int tor_fd;
@@ -90,15 +94,18 @@ struct ts_relay {
 	struct ts_relay_stats st;
 	int listen_fd[2];
 	struct event *listen_ev[2];
-	int reserve_fd; /* given up to accept (and reset) a connection at EMFILE */
+	struct event *listen_pause; /* out of descriptors with no reserve left */
+	int reserve_fd;             /* given up to accept (and reset) a connection at EMFILE */
 	uint32_t pipe_size;
 	struct pending *pending, *pending_free, **pending_hash;
+	struct pending *answered_oldest, *answered_newest;
 	uint32_t pending_mask;
 	struct client *clients, *clients_free, **client_hash;
 	uint32_t client_mask;
 	struct conn *conns;
 	uint32_t held; /* pending entries asking or open, of all clients */
 	int64_t no_tor_logged;
+	bool self_check; /* TORSIEVE_RELAY_CHECK: relay_consistent every tick */
 };
 
 static const char *const close_names[] = {
@@ -110,13 +117,6 @@ static const char *const close_names[] = {
 const char *ts_relay_close_name(enum ts_relay_close c)
 {
 	return (unsigned)c < TS_RELAY_CLOSE_COUNT ? close_names[c] : "?";
-}
-
-static int64_t clock_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static uint32_t hash_bytes(const void *p, size_t n)
@@ -181,17 +181,19 @@ static void client_put(struct ts_relay *r, struct client *c)
 }
 
 /* The SOCKS username that keeps this client on circuits of its own, and
- * the key that keeps it on one Tor instance. */
-static void client_token(const struct ts_relay *r, const struct client *c, uint16_t dport,
-                         int64_t now, char *user, size_t len, uint8_t key[17], size_t *keylen)
+ * the key that keeps it on one Tor instance. mac is the client's when
+ * known (NULL: its address stands in). */
+static void client_token(const struct ts_relay *r, const struct client *c, const uint8_t *mac,
+                         uint16_t dport, char *user, size_t len, uint8_t key[17], size_t *keylen)
 {
 	const struct ts_relay_config *cfg = &r->cfg;
+	bool by_mac = cfg->isolation == TS_ISOLATE_MAC && mac;
 	int n;
 	if (cfg->isolation == TS_ISOLATE_NONE) {
 		n = snprintf(user, len, "torsieve");
-	} else if (cfg->isolation == TS_ISOLATE_MAC && c->has_mac) {
-		n = snprintf(user, len, "torsieve mac %02x:%02x:%02x:%02x:%02x:%02x", c->mac[0],
-		             c->mac[1], c->mac[2], c->mac[3], c->mac[4], c->mac[5]);
+	} else if (by_mac) {
+		n = snprintf(user, len, "torsieve mac %02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+		             mac[1], mac[2], mac[3], mac[4], mac[5]);
 	} else {
 		char a[INET6_ADDRSTRLEN];
 		inet_ntop(c->family == 6 ? AF_INET6 : AF_INET, c->addr, a, sizeof(a));
@@ -201,9 +203,9 @@ static void client_token(const struct ts_relay *r, const struct client *c, uint1
 		n += snprintf(user + n, len - (size_t)n, " port %u", dport);
 	if (cfg->isolation != TS_ISOLATE_NONE && cfg->isolate_epoch && n > 0 && (size_t)n < len)
 		snprintf(user + n, len - (size_t)n, " epoch %lld",
-		         (long long)(now / 1000000 / cfg->isolate_epoch));
-	if (cfg->isolation == TS_ISOLATE_MAC && c->has_mac) {
-		memcpy(key, c->mac, 6);
+		         (long long)(ts_wall_usec() / 1000000 / cfg->isolate_epoch));
+	if (by_mac) {
+		memcpy(key, mac, 6);
 		*keylen = 6;
 	} else {
 		key[0] = c->family;
@@ -222,49 +224,11 @@ static struct pending **pending_slot(struct ts_relay *r, const struct tuple *t)
 	return pp;
 }
 
-static void pending_release(struct ts_relay *r, struct pending *p)
-{
-	struct pending **pp = pending_slot(r, &p->t);
-	if (*pp == p)
-		*pp = p->next;
-	if (p->socks)
-		ts_socks_cancel(p->socks);
-	if (p->tor_fd >= 0)
-		close(p->tor_fd);
-	if (p->state != P_ANSWERED && p->client) {
-		p->client->held--;
-		r->held--;
-	}
-	struct client *c = p->client;
-	memset(p, 0, sizeof(*p));
-	p->tor_fd = -1;
-	p->next = r->pending_free;
-	r->pending_free = p;
-	r->st.pending--;
-	client_put(r, c);
-}
-
-/* A free entry; at the cap, an answered one is forgotten early. */
-static struct pending *pending_take(struct ts_relay *r)
-{
-	if (!r->pending_free)
-		for (uint32_t i = 0; i < r->cfg.pending_syns; i++)
-			if (r->pending[i].state == P_ANSWERED) {
-				pending_release(r, &r->pending[i]);
-				break;
-			}
-	struct pending *p = r->pending_free;
-	if (p) {
-		r->pending_free = p->next;
-		p->next = NULL;
-		r->st.pending++;
-	}
-	return p;
-}
-
-static void give_verdicts(struct ts_relay *r, struct pending *p, bool divert,
+static void give_verdicts(struct ts_relay *r, struct pending *p, enum ts_relay_verdict v,
                           enum ts_reject_kind kind)
 {
+	if (!p->nids)
+		return;
 	for (uint8_t i = 0; i < p->nids; i++) {
 		struct ts_relay_held h = {
 		        .id = p->ids[i],
@@ -274,10 +238,89 @@ static void give_verdicts(struct ts_relay *r, struct pending *p, bool divert,
 		        .wirelen = p->wirelen,
 		        .frame = p->frame,
 		};
-		r->hooks.verdict(r->hooks.ctx, &h, divert, kind);
+		r->hooks.verdict(r->hooks.ctx, &h, v, kind);
 	}
 	p->nids = 0;
 	r->hooks.flush(r->hooks.ctx);
+}
+
+/* The entry stops holding its client: answered, or released. */
+static void pending_unhold(struct ts_relay *r, struct pending *p)
+{
+	struct client *c = p->client;
+	if (!c)
+		return;
+	p->client = NULL;
+	c->held--;
+	r->held--;
+	client_put(r, c);
+}
+
+static void answered_unlink(struct ts_relay *r, struct pending *p)
+{
+	if (p->older)
+		p->older->newer = p->newer;
+	else
+		r->answered_oldest = p->newer;
+	if (p->newer)
+		p->newer->older = p->older;
+	else
+		r->answered_newest = p->older;
+	p->older = p->newer = NULL;
+}
+
+static void pending_release(struct ts_relay *r, struct pending *p)
+{
+	/* Never strand a packet in the kernel's queue: whatever is still
+	 * held is dropped (only shutdown gets here with packets held). */
+	give_verdicts(r, p, TS_RELAY_DROP, TS_REJECT_DEFAULT);
+	struct pending **pp = pending_slot(r, &p->t);
+	if (*pp == p)
+		*pp = p->next;
+	if (p->socks)
+		ts_socks_cancel(p->socks);
+	if (p->tor_fd >= 0)
+		close(p->tor_fd);
+	if (p->state == P_ANSWERED)
+		answered_unlink(r, p);
+	pending_unhold(r, p);
+	memset(p, 0, sizeof(*p));
+	p->tor_fd = -1;
+	p->next = r->pending_free;
+	r->pending_free = p;
+	r->st.pending--;
+}
+
+/* A free entry; at the cap, the oldest answer kept is forgotten early. */
+static struct pending *pending_take(struct ts_relay *r)
+{
+	if (!r->pending_free && r->answered_oldest)
+		pending_release(r, r->answered_oldest);
+	struct pending *p = r->pending_free;
+	if (p) {
+		r->pending_free = p->next;
+		p->next = NULL;
+		r->st.pending++;
+	}
+	return p;
+}
+
+/* Tor has answered with a refusal (or none came): the answer is kept a
+ * while for copies of the SYN still on their way; the client is free. */
+static void pending_answered(struct ts_relay *r, struct pending *p, enum ts_reject_kind kind,
+                             int64_t now)
+{
+	p->state = P_ANSWERED;
+	p->kind = kind;
+	p->until = now + ANSWER_KEEP_USEC;
+	pending_unhold(r, p);
+	p->older = r->answered_newest;
+	p->newer = NULL;
+	if (r->answered_newest)
+		r->answered_newest->newer = p;
+	else
+		r->answered_oldest = p;
+	r->answered_newest = p;
 }
 
 static void log_no_tor(struct ts_relay *r, int64_t now)
@@ -295,7 +338,7 @@ static void on_pending_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply,
 	(void)instance;
 	struct pending *p = ctx;
 	struct ts_relay *r = p->relay;
-	int64_t now = clock_usec();
+	int64_t now = ts_monotonic_usec();
 	p->socks = NULL;
 	if (o == TS_SOCKS_OPEN) {
 		r->st.syn_opened++;
@@ -303,7 +346,7 @@ static void on_pending_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply,
 		p->tor_fd = fd;
 		p->state = P_OPEN;
 		p->until = now + CLAIM_USEC;
-		give_verdicts(r, p, true, TS_REJECT_DEFAULT);
+		give_verdicts(r, p, TS_RELAY_DIVERT, TS_REJECT_DEFAULT);
 		return;
 	}
 	enum ts_reject_kind kind = TS_REJECT_TCP_RESET;
@@ -325,12 +368,8 @@ static void on_pending_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply,
 		r->st.syn_broken++;
 		break;
 	}
-	p->state = P_ANSWERED;
-	p->client->held--;
-	r->held--;
-	p->kind = kind;
-	p->until = now + ANSWER_KEEP_USEC;
-	give_verdicts(r, p, false, kind);
+	give_verdicts(r, p, TS_RELAY_REJECT, kind);
+	pending_answered(r, p, kind, now);
 }
 
 static void tuple_of(const struct ts_decoded *d, struct tuple *t)
@@ -355,6 +394,16 @@ static bool over_connections(const struct ts_relay *r, const struct client *c)
 {
 	return c->held + c->conns >= r->cfg.connections_per_client ||
 	       r->st.connections + r->held >= r->cfg.connections;
+}
+
+/* The SYN's bytes, for an ICMP error built later. */
+static void keep_frame(struct pending *p, const struct ts_packet *pkt, const struct ts_decoded *d)
+{
+	p->seq = d->tcp_seq;
+	p->link = pkt->link;
+	p->wirelen = pkt->len;
+	p->caplen = pkt->caplen < HELD_FRAME ? pkt->caplen : HELD_FRAME;
+	memcpy(p->frame, pkt->data, p->caplen);
 }
 
 static bool keep_copy(struct pending *p, const struct ts_packet *pkt)
@@ -391,13 +440,27 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 			return TS_RELAY_SYN_REJECT;
 		}
 	}
+	if (p && p->state == P_ASKING) {
+		/* A new SYN (a new initial sequence number) on a tuple Tor is
+		 * still being asked about: the client gave up on the old one.
+		 * The same destination is being asked for, so the answer will do
+		 * for the new SYN; the old copies are dropped (the client no
+		 * longer wants them) and never left in the kernel's queue. */
+		give_verdicts(r, p, TS_RELAY_DROP, TS_REJECT_DEFAULT);
+		r->st.syn_replaced++;
+		keep_frame(p, pkt, d);
+		keep_copy(p, pkt);
+		return TS_RELAY_SYN_HELD;
+	}
 	if (p)
 		pending_release(r, p); /* the port reused for a new connection */
 
 	struct client *c = client_get(r, t.family, t.caddr);
 	if (!c)
 		return TS_RELAY_SYN_DIVERT;
-	if (d->has_mac) {
+	/* The first MAC seen for an address stays while the entry lives: a
+	 * SYN with a forged source address cannot move the client's token. */
+	if (d->has_mac && !c->has_mac) {
 		memcpy(c->mac, d->src_mac, 6);
 		c->has_mac = true;
 	}
@@ -416,11 +479,7 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	p->client = c;
 	p->state = P_ASKING;
 	p->tor_fd = -1;
-	p->seq = d->tcp_seq;
-	p->link = pkt->link;
-	p->wirelen = pkt->len;
-	p->caplen = pkt->caplen < HELD_FRAME ? pkt->caplen : HELD_FRAME;
-	memcpy(p->frame, pkt->data, p->caplen);
+	keep_frame(p, pkt, d);
 	c->held++;
 	r->held++;
 	struct pending **slot = pending_slot(r, &t);
@@ -431,7 +490,9 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	char user[TS_SOCKS5_CRED_MAX + 1];
 	uint8_t key[17];
 	size_t keylen;
-	client_token(r, c, t.dport, now, user, sizeof(user), key, &keylen);
+	/* the SYN's own MAC: whoever sent it owns this connection */
+	client_token(r, c, d->has_mac ? d->src_mac : NULL, t.dport, user, sizeof(user), key,
+	             &keylen);
 	struct ts_socks_request req = {
 	        .key = key,
 	        .keylen = keylen,
@@ -451,11 +512,7 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 			r->st.syn_broken++;
 		}
 		p->nids = 0; /* answered here, not through the hooks */
-		p->state = P_ANSWERED;
-		c->held--;
-		r->held--;
-		p->kind = TS_REJECT_TCP_RESET;
-		p->until = now + ANSWER_KEEP_USEC;
+		pending_answered(r, p, TS_REJECT_TCP_RESET, now);
 		return TS_RELAY_SYN_REJECT;
 	}
 	r->st.syn_held++;
@@ -531,11 +588,23 @@ static bool pump(struct conn *c, int d)
 			} else if (n == 0) {
 				c->eof[d] = true;
 			} else if (would_block()) {
-				/* with bytes in the pipe, EAGAIN may be the pipe's
-				 * (its slots are pages, not bytes): wait for it to
-				 * drain instead of for the socket */
-				if (c->inpipe[d])
+				int at_mark = 0;
+				if (c->inpipe[d]) {
+					/* EAGAIN may be the pipe's (its slots are
+					 * pages, not bytes): wait for it to drain
+					 * instead of for the socket */
 					c->pipe_full[d] = true;
+				} else if (ioctl(src, SIOCATMARK, &at_mark) == 0 && at_mark) {
+					/* splice stops at TCP's urgent mark for
+					 * good; the byte (inline: SO_OOBINLINE) is
+					 * read by hand into the empty pipe */
+					uint8_t b;
+					if (recv(src, &b, 1, 0) == 1 &&
+					    write(c->pipe[d][1], &b, 1) == 1) {
+						c->inpipe[d]++;
+						moved = true;
+					}
+				}
 			} else {
 				conn_close(c,
 				           d == 0 ? TS_RELAY_CLOSE_CLIENT_RESET
@@ -569,7 +638,7 @@ static bool pump(struct conn *c, int d)
 		}
 		if (!moved)
 			return true;
-		c->last = clock_usec();
+		c->last = ts_monotonic_usec();
 	}
 }
 
@@ -615,14 +684,16 @@ static void conn_start(struct conn *c)
 	for (int s = 0; s < 2; s++) {
 		/* the relay must not add Nagle's delay to what the ends send */
 		setsockopt(c->fd[s], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* urgent data stays in the stream (it goes on as a plain byte) */
+		setsockopt(c->fd[s], SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 		c->rd[s] = event_new(r->base, c->fd[s], EV_READ | EV_PERSIST, on_conn_io, c);
 		c->wr[s] = event_new(r->base, c->fd[s], EV_WRITE | EV_PERSIST, on_conn_io, c);
 		if (!c->rd[s] || !c->wr[s]) {
-			conn_close(c, TS_RELAY_CLOSE_CLIENT_RESET, true, true);
+			conn_close(c, TS_RELAY_CLOSE_LOCAL_ERROR, true, true);
 			return;
 		}
 	}
-	c->last = clock_usec();
+	c->last = ts_monotonic_usec();
 	conn_update(c);
 }
 
@@ -657,6 +728,20 @@ static struct conn *conn_new(struct ts_relay *r, struct client *cl, int cfd, con
 	return c;
 }
 
+static enum ts_relay_close close_reason(enum ts_socks_outcome o)
+{
+	switch (o) {
+	case TS_SOCKS_REFUSED:
+		return TS_RELAY_CLOSE_TOR_REFUSED;
+	case TS_SOCKS_TIMEOUT:
+		return TS_RELAY_CLOSE_TOR_TIMEOUT;
+	case TS_SOCKS_NO_TOR:
+		return TS_RELAY_CLOSE_NO_TOR;
+	default:
+		return TS_RELAY_CLOSE_SOCKS_FAILED;
+	}
+}
+
 static void on_conn_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd, int instance)
 {
 	(void)reply;
@@ -665,8 +750,8 @@ static void on_conn_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, in
 	c->socks = NULL;
 	if (o != TS_SOCKS_OPEN) {
 		if (o == TS_SOCKS_NO_TOR)
-			log_no_tor(c->relay, clock_usec());
-		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
+			log_no_tor(c->relay, ts_monotonic_usec());
+		conn_close(c, close_reason(o), true, false);
 		return;
 	}
 	c->relay->st.opened_after++;
@@ -748,11 +833,12 @@ static void accepted(struct ts_relay *r, int cfd, const struct sockaddr_storage 
 		client_put(r, cl);
 		return;
 	}
-	int64_t now = clock_usec();
+	int64_t now = ts_monotonic_usec();
 	char user[TS_SOCKS5_CRED_MAX + 1];
 	uint8_t key[17];
 	size_t keylen;
-	client_token(r, cl, t.dport, now, user, sizeof(user), key, &keylen);
+	client_token(r, cl, cl->has_mac ? cl->mac : NULL, t.dport, user, sizeof(user), key,
+	             &keylen);
 	struct ts_socks_request req = {
 	        .key = key,
 	        .keylen = keylen,
@@ -767,7 +853,7 @@ static void accepted(struct ts_relay *r, int cfd, const struct sockaddr_storage 
 	if (!c->socks) {
 		if (why == TS_SOCKS_NO_TOR)
 			log_no_tor(r, now);
-		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
+		conn_close(c, close_reason(why), true, false);
 	}
 }
 
@@ -785,7 +871,19 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if ((errno == EMFILE || errno == ENFILE) && r->reserve_fd >= 0) {
+		if ((errno == EMFILE || errno == ENFILE) && r->reserve_fd < 0) {
+			/* no reserve to take the connection with: stop listening a
+			 * second rather than spin on a backlog that cannot move */
+			struct timeval second = {1, 0};
+			for (int i = 0; i < 2; i++)
+				if (r->listen_ev[i])
+					event_del(r->listen_ev[i]);
+			if (r->listen_pause)
+				event_add(r->listen_pause, &second);
+			r->st.accept_errors++;
+			return;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
 			/* Out of descriptors: the reserved one takes the
 			 * connection off the backlog so it can be reset, rather
 			 * than left to spin the loop and time out. */
@@ -886,6 +984,7 @@ struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
 		return NULL;
 	}
 	r->cfg = *cfg;
+	r->self_check = getenv("TORSIEVE_RELAY_CHECK") != NULL;
 	r->listen_fd[0] = r->listen_fd[1] = -1;
 	r->reserve_fd = -1;
 	ts_tor_pool_init(&r->pool, cfg);
@@ -944,10 +1043,25 @@ struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
 	return r;
 }
 
+static void on_listen_pause(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct ts_relay *r = arg;
+	if (r->reserve_fd < 0)
+		r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < 2; i++)
+		if (r->listen_ev[i])
+			event_add(r->listen_ev[i], NULL);
+}
+
 int ts_relay_attach(struct ts_relay *r, struct event_base *base, const struct ts_relay_hooks *h)
 {
 	r->base = base;
 	r->hooks = *h;
+	r->listen_pause = event_new(base, -1, 0, on_listen_pause, r);
+	if (!r->listen_pause)
+		return -1;
 	for (int i = 0; i < 2; i++) {
 		if (r->listen_fd[i] < 0)
 			continue;
@@ -959,17 +1073,81 @@ int ts_relay_attach(struct ts_relay *r, struct event_base *base, const struct ts
 	return 0;
 }
 
+/*
+ * The tables' bookkeeping, checked whole: every client slot on the free
+ * list or in the hash exactly once, the held and connection counts equal to
+ * what the entries say, answers holding no client. Run every tick when
+ * TORSIEVE_RELAY_CHECK is set (the tests set it); a violation is logged
+ * and aborts, since a corrupt free list can hang the worker.
+ */
+static bool relay_consistent(const struct ts_relay *r, char *why, size_t len)
+{
+	uint32_t cap = r->cfg.pending_syns + r->cfg.connections, free_clients = 0, hashed = 0;
+	for (const struct client *c = r->clients_free; c; c = c->next)
+		if (++free_clients > cap) {
+			snprintf(why, len, "the clients' free list loops");
+			return false;
+		}
+	uint64_t held = 0, conns = 0;
+	for (uint32_t b = 0; b <= r->client_mask; b++)
+		for (const struct client *c = r->client_hash[b]; c; c = c->next) {
+			if (++hashed > cap) {
+				snprintf(why, len, "a client hash chain loops");
+				return false;
+			}
+			held += c->held;
+			conns += c->conns;
+		}
+	if (free_clients + hashed != cap || hashed != r->st.clients) {
+		snprintf(why, len, "%u clients free and %u in use, of %u (%u counted)", free_clients,
+		         hashed, cap, r->st.clients);
+		return false;
+	}
+	uint64_t held_entries = 0, conn_entries = 0;
+	for (uint32_t i = 0; i < r->cfg.pending_syns; i++) {
+		const struct pending *p = &r->pending[i];
+		bool holds = p->state == P_ASKING || p->state == P_OPEN;
+		if (holds != (p->client != NULL)) {
+			snprintf(why, len, "a pending entry in state %d %s a client", (int)p->state,
+			         p->client ? "holds" : "lacks");
+			return false;
+		}
+		held_entries += holds;
+	}
+	for (const struct conn *c = r->conns; c; c = c->next)
+		if (++conn_entries > r->st.connections)
+			break;
+	if (held != held_entries || held != r->held || conns != conn_entries ||
+	    conns != r->st.connections) {
+		snprintf(why, len,
+		         "held %llu by clients, %llu by entries, %u counted; connections %llu by "
+		         "clients, %llu listed, %u counted",
+		         (unsigned long long)held, (unsigned long long)held_entries, r->held,
+		         (unsigned long long)conns, (unsigned long long)conn_entries,
+		         r->st.connections);
+		return false;
+	}
+	return true;
+}
+
 void ts_relay_tick(struct ts_relay *r, int64_t now)
 {
+	if (r->self_check) {
+		char why[256];
+		if (!relay_consistent(r, why, sizeof(why))) {
+			ts_log(LOG_ERR, "relay: inconsistent tables: %s", why);
+			abort();
+		}
+	}
 	for (uint32_t i = 0; i < r->cfg.pending_syns; i++) {
 		struct pending *p = &r->pending[i];
 		if (p->state == P_OPEN && now >= p->until) {
 			r->st.closed[TS_RELAY_CLOSE_UNCLAIMED]++;
 			pending_release(r, p);
-		} else if (p->state == P_ANSWERED && now >= p->until) {
-			pending_release(r, p);
 		}
 	}
+	while (r->answered_oldest && now >= r->answered_oldest->until)
+		pending_release(r, r->answered_oldest);
 	int64_t idle = (int64_t)r->cfg.idle_timeout * 1000000;
 	for (struct conn *c = r->conns, *next; c; c = next) {
 		next = c->next;
@@ -1008,6 +1186,8 @@ void ts_relay_close(struct ts_relay *r)
 		if (r->listen_fd[i] >= 0)
 			close(r->listen_fd[i]);
 	}
+	if (r->listen_pause)
+		event_free(r->listen_pause);
 	if (r->reserve_fd >= 0)
 		close(r->reserve_fd);
 	free(r->pending);

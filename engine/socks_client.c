@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "torsieve/clock.h"
 #include "torsieve/socks_client.h"
 
 /* A live Tor greets back at once; one that does not within this long is
@@ -49,13 +50,6 @@ const char *ts_socks_outcome_name(enum ts_socks_outcome o)
 {
 	static const char *const names[] = {"open", "refused", "no_tor", "timeout", "broken"};
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
-}
-
-static int64_t clock_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void free_client(struct ts_socks_client *c)
@@ -206,14 +200,11 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		r = ts_socks5_parse_reply(c->in, c->in_len, &code, &bound, &used);
 		if (r == TS_SOCKS5_DONE) {
 			ts_tor_pool_answered(c->pool, c->instance);
-			/* Bytes after the reply would be the destination's and
-			 * would be lost: Tor sends none before it hears from us. */
-			if (code == TS_SOCKS5_SUCCEEDED && used == c->in_len)
-				finish(c, TS_SOCKS_OPEN, code);
-			else if (code == TS_SOCKS5_SUCCEEDED)
-				finish(c, TS_SOCKS_BROKEN, 0);
-			else
-				finish(c, TS_SOCKS_REFUSED, code);
+			/* Nothing past the reply was read (see on_event), so what
+			 * the destination sends at once stays in the socket for
+			 * the relay. */
+			finish(c, code == TS_SOCKS5_SUCCEEDED ? TS_SOCKS_OPEN : TS_SOCKS_REFUSED,
+			       code);
 			return;
 		}
 		if (r == TS_SOCKS5_BAD) {
@@ -225,11 +216,51 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		finish(c, TS_SOCKS_BROKEN, 0);
 }
 
+/*
+ * Read what the step's message can still be, and no more, so nothing that
+ * follows it is taken from the socket. Returns true when nothing came and
+ * c is as it was; false when c moved on (a step, an end: c may be gone).
+ */
+static bool read_nothing(struct ts_socks_client *c, int64_t now)
+{
+	size_t want = 2; /* the method choice, the RFC 1929 status */
+	if (c->step == REPLY && c->in_len >= 5) {
+		/* the reply's length is known from its fifth byte on */
+		size_t full = c->in[3] == 1 ? 10 : c->in[3] == 4 ? 22 : 7 + (size_t)c->in[4];
+		want = full < sizeof(c->in) ? full : sizeof(c->in);
+	} else if (c->step == REPLY) {
+		want = 5;
+	}
+	if (c->in_len >= want) {
+		finish(c, TS_SOCKS_BROKEN, 0);
+		return false;
+	}
+	ssize_t n = recv(c->fd, c->in + c->in_len, want - c->in_len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return true;
+	if (n <= 0) {
+		if (c->step == METHOD)
+			instance_failed(c, now); /* closed on our greeting */
+		else
+			finish(c, TS_SOCKS_BROKEN, 0);
+		return false;
+	}
+	c->in_len += (size_t)n;
+	on_input(c, now);
+	return false;
+}
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	struct ts_socks_client *c = arg;
-	int64_t now = clock_usec();
+	int64_t now = ts_monotonic_usec();
+	if ((what & EV_TIMEOUT) && c->step != CONNECTING && c->out_off == c->out_len) {
+		/* A busy loop can see the deadline and the answer at once, and
+		 * libevent then reports only the timeout: look before deciding. */
+		if (!read_nothing(c, now))
+			return;
+	}
 	if (what & EV_TIMEOUT) {
 		if (c->step == REPLY || now >= c->deadline)
 			finish(c, TS_SOCKS_TIMEOUT, 0);
@@ -266,35 +297,8 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 			finish(c, TS_SOCKS_BROKEN, 0);
 		return;
 	}
-	/* Read only what the step's message can still be, so nothing that
-	 * follows it is taken from the socket. */
-	size_t want = c->step == REPLY ? sizeof(c->in) : 2;
-	if (c->step == REPLY && c->in_len >= 5) {
-		/* the reply's length is known from its fifth byte on */
-		size_t full = c->in[3] == 1 ? 10 : c->in[3] == 4 ? 22 : 7 + (size_t)c->in[4];
-		want = full < sizeof(c->in) ? full : sizeof(c->in);
-	} else if (c->step == REPLY) {
-		want = 5;
-	}
-	if (c->in_len >= want) {
+	if (read_nothing(c, now) && !wait_for(c, EV_READ, now))
 		finish(c, TS_SOCKS_BROKEN, 0);
-		return;
-	}
-	ssize_t n = recv(c->fd, c->in + c->in_len, want - c->in_len, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		if (!wait_for(c, EV_READ, now))
-			finish(c, TS_SOCKS_BROKEN, 0);
-		return;
-	}
-	if (n <= 0) {
-		if (c->step == METHOD)
-			instance_failed(c, now); /* closed on our greeting */
-		else
-			finish(c, TS_SOCKS_BROKEN, 0);
-		return;
-	}
-	c->in_len += (size_t)n;
-	on_input(c, now);
 }
 
 struct ts_socks_client *ts_socks_connect(struct event_base *base, struct ts_tor_pool *pool,
@@ -311,7 +315,7 @@ struct ts_socks_client *ts_socks_connect(struct event_base *base, struct ts_tor_
 	c->pool = pool;
 	c->fd = -1;
 	c->deadline = now_usec + (int64_t)req->timeout_sec * 1000000;
-	strcpy(c->user, req->user);
+	memcpy(c->user, req->user, strlen(req->user) + 1);
 	c->to = req->to;
 	c->done = req->done;
 	c->ctx = req->ctx;

@@ -37,20 +37,27 @@ static uint64_t weight(const void *key, size_t keylen, const struct ts_tor_endpo
 int ts_tor_pool_pick(const struct ts_tor_pool *p, const void *key, size_t keylen, int64_t now_usec,
                      uint32_t tried)
 {
-	int best = -1;
+	int best = -1, soonest = -1;
 	uint64_t best_w = 0;
 	for (size_t i = 0; i < p->count; i++) {
 		if ((tried >> i) & 1u)
 			continue;
-		if (p->st[i].down_until && now_usec < p->st[i].down_until)
+		if (p->st[i].down_until && now_usec < p->st[i].down_until) {
+			if (soonest < 0 || p->st[i].down_until < p->st[soonest].down_until)
+				soonest = (int)i;
 			continue;
+		}
 		uint64_t w = weight(key, keylen, &p->ep[i]);
 		if (best < 0 || w > best_w) {
 			best = (int)i;
 			best_w = w;
 		}
 	}
-	return best;
+	/* Every one left out: the one back soonest is still tried, once
+	 * per request. A Tor that stalled a moment (parsing a consensus on a
+	 * slow router) must not refuse every client for tor-retry seconds;
+	 * one that is really gone refuses the connection at once. */
+	return best >= 0 ? best : soonest;
 }
 
 void ts_tor_pool_failed(struct ts_tor_pool *p, int i, int64_t now_usec)

@@ -34,13 +34,17 @@
 struct event_base;
 
 /* How a connection ended. */
-#define TS_RELAY_CLOSE_LIST(X)                                                      \
-	X(DONE, "done", "both directions ended")                                    \
-	X(CLIENT_RESET, "client_reset", "the client reset or failed")               \
-	X(TOR_RESET, "tor_reset", "Tor's side reset or failed")                     \
-	X(IDLE, "idle", "relay-idle passed without a byte")                         \
-	X(TOR_REFUSED, "tor_refused", "accepted first, then Tor could not connect") \
-	X(UNCLAIMED, "unclaimed", "Tor's stream opened but the client never came")  \
+#define TS_RELAY_CLOSE_LIST(X)                                                            \
+	X(DONE, "done", "both directions ended")                                          \
+	X(CLIENT_RESET, "client_reset", "the client reset or failed")                     \
+	X(TOR_RESET, "tor_reset", "Tor's side reset or failed")                           \
+	X(IDLE, "idle", "relay-idle passed without a byte")                               \
+	X(TOR_REFUSED, "tor_refused", "accepted first, then Tor refused")                 \
+	X(TOR_TIMEOUT, "tor_timeout", "accepted first, then no answer from Tor")          \
+	X(NO_TOR, "no_tor", "accepted first, then no Tor instance answered")              \
+	X(SOCKS_FAILED, "socks_failed", "accepted first, then the SOCKS exchange failed") \
+	X(LOCAL_ERROR, "local_error", "torsieve could not set the connection up")         \
+	X(UNCLAIMED, "unclaimed", "Tor's stream opened but the client never came")        \
 	X(SHUTDOWN, "shutdown", "torsieve stopped")
 
 enum ts_relay_close {
@@ -54,15 +58,16 @@ const char *ts_relay_close_name(enum ts_relay_close c);
 
 struct ts_relay_stats {
 	/* SYNs */
-	uint64_t syn_held;             /* first SYNs held while Tor is asked */
-	uint64_t syn_copies;           /* retransmissions held with them */
-	uint64_t syn_copies_lost;      /* retransmissions past what one SYN keeps: dropped */
-	uint64_t syn_opened;           /* Tor opened the stream: diverted */
-	uint64_t syn_refused;          /* Tor answered with an error: rejected */
-	uint64_t syn_timeout;          /* Tor did not answer within syn-timeout: host unreachable */
-	uint64_t syn_no_tor;           /* no Tor instance answered: reset */
-	uint64_t syn_broken;           /* the SOCKS exchange failed: reset */
-	uint64_t syn_accept_first;     /* over pending-syns(-per-client): diverted at once */
+	uint64_t syn_held;         /* first SYNs held while Tor is asked */
+	uint64_t syn_copies;       /* retransmissions held with them */
+	uint64_t syn_copies_lost;  /* retransmissions past what one SYN keeps: dropped */
+	uint64_t syn_replaced;     /* held SYNs dropped for a new SYN (a new ISN) on their tuple */
+	uint64_t syn_opened;       /* Tor opened the stream: diverted */
+	uint64_t syn_refused;      /* Tor answered with an error: rejected */
+	uint64_t syn_timeout;      /* Tor did not answer within syn-timeout: host unreachable */
+	uint64_t syn_no_tor;       /* no Tor instance answered: reset */
+	uint64_t syn_broken;       /* the SOCKS exchange failed: reset */
+	uint64_t syn_accept_first; /* over pending-syns(-per-client): diverted at once */
 	uint64_t syn_over_connections; /* the client or all are at relay-connections: reset */
 	uint64_t tor_replies[256];     /* Tor's reply codes to held SYNs' CONNECTs */
 	/* connections */
@@ -77,7 +82,7 @@ struct ts_relay_stats {
 	/* now */
 	uint32_t pending;     /* SYNs waiting for Tor, or streams waiting for their client */
 	uint32_t connections; /* relayed, or accepted first and waiting for Tor */
-	uint32_t clients;     /* addresses with anything above, or an answer kept */
+	uint32_t clients;     /* addresses with anything above */
 };
 
 /* A held SYN's verdict, to be given by the caller (the queue's owner). */
@@ -88,10 +93,15 @@ struct ts_relay_held {
 	const uint8_t *frame; /* the SYN as it came (the first bytes of it) */
 };
 
+enum ts_relay_verdict {
+	TS_RELAY_DIVERT,
+	TS_RELAY_REJECT, /* by kind: a TCP reset or an ICMP error */
+	TS_RELAY_DROP,   /* a copy of a SYN the client has since replaced */
+};
+
 struct ts_relay_hooks {
 	void *ctx;
-	/* divert, or reject with kind (a TCP reset or an ICMP error) */
-	void (*verdict)(void *ctx, const struct ts_relay_held *h, bool divert,
+	void (*verdict)(void *ctx, const struct ts_relay_held *h, enum ts_relay_verdict v,
 	                enum ts_reject_kind kind);
 	/* After a run of verdicts: send them. */
 	void (*flush)(void *ctx);

@@ -4,8 +4,9 @@
  * client stays on one instance (its circuits, its isolation) and an
  * instance going away moves only its own clients. An instance that failed
  * (its SOCKS port refused or did not answer) is left out for `tor-retry`
- * seconds; when every one is out, there is no instance, and the relay
- * refuses the flow rather than send it anywhere else.
+ * seconds (while another is in use). A request tries each instance at most
+ * once; when every one failed it, the relay refuses the flow rather than
+ * send it anywhere else.
  */
 #ifndef TORSIEVE_TOR_POOL_H
 #define TORSIEVE_TOR_POOL_H
@@ -30,8 +31,9 @@ struct ts_tor_pool {
 
 void ts_tor_pool_init(struct ts_tor_pool *p, const struct ts_relay_config *cfg);
 
-/* The instance for a client key, skipping those out at now and those in
- * the bit mask tried; -1 when none is left. */
+/* The instance for a client key, skipping those in the bit mask tried
+ * and preferring those not left out at now; when every untried one is left
+ * out, the one back soonest; -1 when every one was tried. */
 int ts_tor_pool_pick(const struct ts_tor_pool *p, const void *key, size_t keylen, int64_t now_usec,
                      uint32_t tried);
 

@@ -19,6 +19,12 @@ each command prints one line saying what happened, with the seconds it took.
         close them; prints the outcome of each: "open open ECONNREFUSED"
   relay_client.py parallel ADDR PORT N
         N connects at once: the outcomes, sorted, and the slowest time
+  relay_client.py urgent ADDR PORT
+        to eof-echo: "abc", one urgent byte "X" (MSG_OOB), "def", then EOF;
+        "ok SECS" when the server got the 7 bytes in order, else what came
+  relay_client.py newisn ADDR PORT SPORT N
+        N SYNs from SPORT with a new initial sequence number each, 0.3 s
+        apart (scapy): "sent N"
 
 Only for the test namespaces.
 """
@@ -143,9 +149,43 @@ def cmd_parallel(addr, port, count):
     return "%s %.3f" % (" ".join(sorted(r[0] for r in results)), max(r[1] for r in results))
 
 
+def cmd_urgent(addr, port):
+    t0 = time.monotonic()
+    try:
+        s = open_conn(addr, int(port))
+        s.settimeout(5)
+        s.sendall(b"abc")
+        time.sleep(0.2)
+        s.send(b"X", socket.MSG_OOB)
+        time.sleep(0.2)
+        s.sendall(b"def")
+        s.shutdown(socket.SHUT_WR)
+        got = recv_all(s)
+        s.close()
+    except OSError as e:
+        return "%s %.3f" % (outcome(e), time.monotonic() - t0)
+    want = "eof-echo 7 %s\n" % hashlib.sha256(b"abcXdef").hexdigest()
+    if got.decode(errors="replace") == want:
+        return "ok %.3f" % (time.monotonic() - t0)
+    return "closed %r %.3f" % (got[:80], time.monotonic() - t0)
+
+
+def cmd_newisn(addr, port, sport, count):
+    import logging
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    from scapy.all import IP, IPv6, TCP, send
+    l3 = IPv6 if ":" in addr else IP
+    for i in range(int(count)):
+        send(l3(dst=addr) / TCP(sport=int(sport), dport=int(port), flags="S",
+                                seq=1000000 * (i + 1)), verbose=False)
+        time.sleep(0.3)
+    return "sent %s" % count
+
+
 def main():
     cmds = {"connect": cmd_connect, "http": cmd_http, "eofecho": cmd_eofecho,
-            "many": cmd_many, "parallel": cmd_parallel}
+            "many": cmd_many, "parallel": cmd_parallel, "urgent": cmd_urgent,
+            "newisn": cmd_newisn}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)

@@ -73,7 +73,7 @@ gw_setup() {
     start_stub B 9060
     topo_wait_listen gw tcp 9050 127.0.0.1 || return 1
     topo_wait_listen gw tcp 9060 127.0.0.1 || return 1
-    topo_bg gw torsieve "$TS" run -c "$CONF" --json --user nobody
+    topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
     TORSIEVE_PID=$TOPO_LAST_PID
     topo_wait_listen gw tcp 9040 || return 1
     topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
@@ -149,6 +149,8 @@ check "relay: 16 MB from the server, byte for byte" "http 200 16000000" "$what $
 out=$("${C1[@]}" eofecho "$H4" 7 20000000)
 check "relay: 20 MB to the server, then a half-close: the answer still comes" "ok 20000000" \
     "${out% *}"
+out=$("${C1[@]}" urgent "$H4" 7)
+check "relay: urgent data goes on in the stream, in order (no stall)" "ok" "${out% *}"
 check "relay: the server saw the gateway, never the client" "0" \
     "$(grep -c "from $(topo_client_ip4 1)\|from \[$(topo_client_ip6 1)\]" "$TOPO_DIR/servers.log")"
 
@@ -215,6 +217,35 @@ check "counters: Tor's reply codes" "1 2 1 1" "$(counter relay tor_replies 0x05)
 $(counter relay tor_replies 0x04) $(counter relay tor_replies 0xf0) $(counter relay tor_replies 0x03)"
 check "counters: the timeout" "1" "$(counter relay syn_timeout)"
 
+# A new SYN (new ISN) on a tuple whose SYN is held replaces it: the old
+# copies are dropped, never left in the kernel's queue (a stuck packet there
+# takes a queue slot for good).
+"${C1[@]}" newisn "$H4" 83 40555 3 >/dev/null
+check "held SYN: SYNs with a new ISN replace the held one" "2" "$(counter relay syn_replaced)"
+sleep 2.5 # syn-timeout 2: the last one is answered too
+queued=$(topo_exec gw awk '$1 == 7 { print $3 }' /proc/net/netfilter/nfnetlink_queue)
+check "held SYN: nothing left in the kernel's queue" "0" "$queued"
+
+# Client bookkeeping: a client with a relayed connection and, meanwhile, a
+# SYN Tor refused; the connection ends, the refusal is forgotten, more
+# clients come. torsieve checks its tables every second
+# (TORSIEVE_RELAY_CHECK) and aborts if they disagree.
+"${C1[@]}" eofecho "$H4" 7 10 1.5 >"$WORK/book.out" &
+book=$!
+sleep 0.5
+"${C1[@]}" connect "$H4" 81 >/dev/null
+wait $book
+sleep 3.5
+"${C2[@]}" connect "$H4" 81 >/dev/null
+"${C1[@]}" connect "$H4" 82 >/dev/null
+"${C2[@]}" http "$H4" 80 / >/dev/null
+sleep 1.2
+if kill -0 "$TORSIEVE_PID" 2>/dev/null && ! grep -q "inconsistent tables" "$TOPO_DIR/torsieve.log"; then
+    pass "bookkeeping: the relay's tables stay consistent ($(counter relay clients) clients now)"
+else
+    fail "bookkeeping: the relay's tables stay consistent" "$(grep -m1 "inconsistent tables" "$TOPO_DIR/torsieve.log")"
+fi
+
 # ---------------------------------------------------------------- isolation
 "${C2[@]}" http "$H4" 80 / >/dev/null
 check "isolation: the second client has its own username" "torsieve mac $(topo_client_mac 2)" \
@@ -252,7 +283,7 @@ check "counters: closed idle" "$((idle_before + 1))" "$(counter relay closed idl
 # once they are closed the relay works again.
 stop_torsieve
 topo_bg gw torsieve prlimit --nofile=$((BASE_FDS + 7)):$((BASE_FDS + 7)) \
-    "$TS" run -c "$CONF" --json --user nobody
+    env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
 TORSIEVE_PID=$TOPO_LAST_PID
 topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
 grep -q "the descriptor limit is $((BASE_FDS + 7))" "$TOPO_DIR/torsieve.log" &&
@@ -269,7 +300,7 @@ sleep 1
 read -r what status _ <<<"$("${C2[@]}" http "$H4" 80 /)"
 check "EMFILE: after they closed, the relay works again" "http 200" "$what $status"
 stop_torsieve
-topo_bg gw torsieve "$TS" run -c "$CONF" --json --user nobody
+topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
 TORSIEVE_PID=$TOPO_LAST_PID
 topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
 

@@ -1,7 +1,8 @@
 /*
  * Choosing a Tor instance: a client key always lands on the same instance,
  * keys spread over all of them, an instance left out moves only its own
- * clients (rendezvous hashing), and none left means none.
+ * clients (rendezvous hashing); when all are left out the one back soonest
+ * is still tried, and once each was tried there is none.
  */
 #include "check.h"
 #include "torsieve/tor_pool.h"
@@ -74,7 +75,9 @@ static void test_failover_moves_only_its_clients(void)
 		/* the request's own tried mask leaves out more */
 		int j = ts_tor_pool_pick(&p, key, sizeof(key), now + 1, 1u << i);
 		CHECK_EQ_INT(j, i == 0 ? 2 : 0);
-		CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 1, 5u), -1);
+		/* with 0 and 2 tried, the one left out is tried after all */
+		CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 1, 5u), 1);
+		CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), now + 1, 7u), -1);
 	}
 	/* the ones that moved spread over both others */
 	CHECK(moved_to[0] > 0 && moved_to[2] > 0);
@@ -102,9 +105,12 @@ static void test_none_left(void)
 	pool_of(&p, 2);
 	uint8_t key[6];
 	key_of(7, key);
-	ts_tor_pool_failed(&p, 0, 10);
 	ts_tor_pool_failed(&p, 1, 10);
-	CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), 11, 0), -1);
+	ts_tor_pool_failed(&p, 0, 20);
+	/* all left out: the one back soonest, then the other, then none */
+	CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), 21, 0), 1);
+	CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), 21, 2u), 0);
+	CHECK_EQ_INT(ts_tor_pool_pick(&p, key, sizeof(key), 21, 3u), -1);
 	/* out-of-range indexes are ignored, not written */
 	ts_tor_pool_failed(&p, 2, 10);
 	ts_tor_pool_failed(&p, -1, 10);
