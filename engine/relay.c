@@ -1099,8 +1099,8 @@ static bool relay_consistent(const struct ts_relay *r, char *why, size_t len)
 			conns += c->conns;
 		}
 	if (free_clients + hashed != cap || hashed != r->st.clients) {
-		snprintf(why, len, "%u clients free and %u in use, of %u (%u counted)", free_clients,
-		         hashed, cap, r->st.clients);
+		snprintf(why, len, "%u clients free and %u in use, of %u (%u counted)",
+		         free_clients, hashed, cap, r->st.clients);
 		return false;
 	}
 	uint64_t held_entries = 0, conn_entries = 0;
