@@ -43,7 +43,7 @@ endif
 CORE_SRCS   := engine/decode_link.c engine/decode_ip.c engine/decode_transport.c \
                engine/decode_names.c engine/stats.c engine/classify.c engine/policy_match.c \
                engine/flow.c engine/reassembly.c engine/defrag.c engine/icmp_error.c engine/socks5.c engine/sha256.c \
-               engine/tor_pool.c
+               engine/tor_pool.c plugins/dns_msg.c
 ENGINE_SRCS := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard plugins/*.c)
 CORE_OBJS   := $(CORE_SRCS:%.c=$(O)/%.o)
 # The shipped default policy (etc/torsieve.conf) is built into the binary.
@@ -63,7 +63,7 @@ $(O)/gen/default_policy.o: $(O)/gen/default_policy.c
 
 # Unit tests: those on the core also run on big-endian MIPS.
 UNIT_CORE   := test_decode test_classify test_flow test_reassembly test_defrag test_icmp_error \
-               test_socks5 test_sha256 test_tor_pool
+               test_socks5 test_sha256 test_tor_pool test_dns
 UNIT_FULL   := $(filter-out $(UNIT_CORE),$(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c)))
 
 FUZZERS     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -75,7 +75,7 @@ FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g 
 DEPS_PKGS := make gcc clang clang-format libclang-rt-14-dev libc6-dev pkg-config libpcap-dev tcpdump \
              tcpflow tshark libnids-dev \
              libnetfilter-queue-dev libmnl-dev libevent-dev iptables iproute2 curl bind9-dnsutils \
-             iputils-ping nmap hping3 tor \
+             iputils-ping nmap hping3 tor redsocks \
              python3 python3-scapy gcc-mips-linux-gnu libc6-dev-mips-cross qemu-user-static
 
 .PHONY: all deps test demo fuzz fuzzers fuzz-replays bench clean units unit-core
@@ -149,6 +149,8 @@ bench: deps
 	$(Q)build/bench/bench_classify
 	$(Q)build/bench/bench_reassembly build/bench/tcp-reassembly.pcap
 	$(Q)test/bench/bench_nfqueue.sh
+	$(Q)for p in socks_sink relay_load; do $(CC) $(CPPFLAGS) $(TS_CFLAGS) -O2 -g $(LDFLAGS) \
+		-o build/bench/$$p test/bench/$$p.c || exit 1; done; test/bench/bench_relay.sh
 
 build/bench/bench_decode: test/bench/bench_decode.c $(O)/libtorsieve.a
 	@mkdir -p $(dir $@)

@@ -13,6 +13,8 @@
                        byte, then [flags:1][offset:2][length:1][bytes]
   fuzz/corpus/socks5/  SOCKS5 replies as Tor sends them (and the same bytes read as
                        a request to build)
+  fuzz/corpus/dns/     DNS queries as clients send them (plain, EDNS, compressed, a
+                       pointer loop) and an upstream answer with a CNAME
 
 Re-run after adding fixtures; crash inputs found by fuzzing are added to the
 corpus by hand (named crash-*) and stay there as regression inputs.
@@ -174,8 +176,36 @@ def socks5_seeds():
     return len(cases)
 
 
+def dns_seeds():
+    def name(n):
+        return b"".join(bytes([len(l)]) + l for l in n.encode().split(b".")) + b"\0"
+
+    def query(qid, qname, qtype, extra=b"", ar=0):
+        return (struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, ar) + name(qname) +
+                struct.pack(">HH", qtype, 1) + extra)
+
+    opt = b"\0" + struct.pack(">HHIH", 41, 4096, 0, 0)
+    answer = (struct.pack(">HHHHHH", 7, 0x8180, 1, 2, 0, 0) + name("www.Example.test") +
+              struct.pack(">HH", 1, 1) +
+              b"\xc0\x0c" + struct.pack(">HHIH", 5, 1, 60, 2) + b"\xc0\x0c" +
+              b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + bytes([203, 0, 113, 80]))
+    cases = {
+        "a": query(0x1234, "www.example.test", 1),
+        "aaaa-edns": query(0x1235, "WWW.Example.TEST", 28, opt, ar=1),
+        "onion": query(9, "a" * 56 + ".onion", 1),
+        "ptr": query(10, "80.113.0.203.in-addr.arpa", 12),
+        "compressed-loop": struct.pack(">HHHHHH", 1, 0x100, 1, 0, 0, 0) + b"\xc0\x0c" +
+                           struct.pack(">HH", 1, 1),
+        "answer-cname": answer,
+        "notimp": struct.pack(">HHHHHH", 3, 0x2800, 0, 0, 0, 0),
+    }
+    for n, body in cases.items():
+        write(os.path.join(CORPUS, "dns", "seed-" + n), body)
+    return len(cases)
+
+
 def main():
-    for sub in ("pcap", "decode", "policy", "classify", "reassembly", "defrag", "socks5"):
+    for sub in ("pcap", "decode", "policy", "classify", "reassembly", "defrag", "socks5", "dns"):
         os.makedirs(os.path.join(CORPUS, sub), exist_ok=True)
     written = 0
     sources = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")) +
@@ -201,7 +231,7 @@ def main():
             written += 1
     print(f"{len(sources)} capture seeds, {written} packet seeds, {policy_seeds()} policy seeds, "
           f"{reassembly_seeds()} reassembly seeds, {defrag_seeds()} defrag seeds, "
-          f"{socks5_seeds()} socks5 seeds")
+          f"{socks5_seeds()} socks5 seeds, {dns_seeds()} dns seeds")
 
 
 if __name__ == "__main__":
