@@ -43,7 +43,7 @@ endif
 CORE_SRCS   := engine/decode_link.c engine/decode_ip.c engine/decode_transport.c \
                engine/decode_names.c engine/stats.c engine/classify.c engine/policy_match.c \
                engine/flow.c engine/reassembly.c engine/defrag.c engine/icmp_error.c engine/socks5.c engine/sha256.c \
-               engine/tor_pool.c plugins/dns_msg.c
+               engine/tor_pool.c plugins/dns_msg.c engine/name_map.c
 ENGINE_SRCS := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard plugins/*.c)
 CORE_OBJS   := $(CORE_SRCS:%.c=$(O)/%.o)
 # The shipped default policy (etc/torsieve.conf) is built into the binary.
@@ -63,7 +63,7 @@ $(O)/gen/default_policy.o: $(O)/gen/default_policy.c
 
 # Unit tests: those on the core also run on big-endian MIPS.
 UNIT_CORE   := test_decode test_classify test_flow test_reassembly test_defrag test_icmp_error \
-               test_socks5 test_sha256 test_tor_pool test_dns
+               test_socks5 test_sha256 test_tor_pool test_dns test_name_map
 UNIT_FULL   := $(filter-out $(UNIT_CORE),$(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c)))
 
 FUZZERS     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
