@@ -21,8 +21,10 @@
 
 #include "torsieve/clock.h"
 #include "torsieve/commands.h"
+#include "torsieve/dns_service.h"
 #include "torsieve/engine.h"
 #include "torsieve/log.h"
+#include "torsieve/name_map.h"
 #include "torsieve/nfqueue.h"
 #include "torsieve/output.h"
 #include "torsieve/policy.h"
@@ -57,6 +59,9 @@ struct worker {
 	struct ts_plugin verdicts;
 	struct ts_rejecter *rejecter;
 	struct ts_relay *relay;      /* the built-in relay, on this worker's loop */
+	struct ts_dns_service *dns;  /* DNS through Tor, on this worker's loop */
+	struct ts_tor_pool pool;     /* the Tor instances, shared by relay and DNS */
+	struct ts_name_map *names;   /* names for addresses, shared by relay and DNS */
 	struct ts_gateway_config gw; /* the settings it started with (a reload keeps them) */
 	struct event_base *base;
 	struct event *rx, *wake, *tick;
@@ -239,6 +244,46 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 	}
 }
 
+/* "dns":{...} (json), or the text lines. */
+static void dns_report(FILE *f, const struct worker *w, bool json)
+{
+	struct ts_dns_stats d;
+	struct ts_name_map_stats m;
+	ts_dns_service_get_stats(w->dns, &d);
+	ts_name_map_get_stats(w->names, &m);
+	if (json) {
+		fprintf(f,
+		        "\"dns\":{\"udp_queries\":%llu,\"tcp_queries\":%llu,\"answered\":%llu,"
+		        "\"nodata\":%llu,\"nxdomain\":%llu,\"servfail\":%llu,\"formerr\":%llu,"
+		        "\"notimp\":%llu,\"ignored\":%llu,\"blocked\":%llu,\"virtual_answers\":%"
+		        "llu,"
+		        "\"cache_hits\":%llu,\"resolved\":%llu,\"resolve_failed\":%llu,"
+		        "\"resolve_timeouts\":%llu,\"truncated\":%llu,\"over_pending\":%llu,"
+		        "\"tcp_connections\":%llu,\"tcp_over\":%llu,\"send_errors\":%llu,"
+		        "\"pending\":%u,\"tcp_now\":%u,\"cache_now\":%u,\"map\":{\"virtual\":%u,"
+		        "\"real\":%u,\"virtual_made\":%llu,\"evicted\":%llu,\"expired\":%llu}},",
+		        U(d.udp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
+		        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored),
+		        U(d.blocked), U(d.virtual_answers), U(d.cache_hits), U(d.resolved),
+		        U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated),
+		        U(d.over_pending), U(d.tcp_connections), U(d.tcp_over), U(d.send_errors),
+		        d.pending, d.tcp_now, d.cache_now, m.virtual_now, m.real_now,
+		        U(m.virtual_made), U(m.evicted), U(m.expired));
+		return;
+	}
+	fprintf(f,
+	        "dns         %llu queries (%llu TCP): %llu answered, %llu NODATA, %llu NXDOMAIN, "
+	        "%llu SERVFAIL, %llu FORMERR, %llu NOTIMP, %llu ignored; %llu blocked, %llu "
+	        "virtual, %llu from the cache, %llu resolved by Tor (%llu failed, %llu timed out); "
+	        "%llu truncated, %llu over dns-pending, %llu over dns-tcp-connections\n"
+	        "names       %u virtual, %u resolved; %llu made, %llu evicted, %llu expired\n",
+	        U(d.udp_queries + d.tcp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
+	        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored), U(d.blocked),
+	        U(d.virtual_answers), U(d.cache_hits), U(d.resolved), U(d.resolve_failed),
+	        U(d.resolve_timeouts), U(d.truncated), U(d.over_pending), U(d.tcp_over),
+	        m.virtual_now, m.real_now, U(m.virtual_made), U(m.evicted), U(m.expired));
+}
+
 static void worker_report(struct worker *w, const char *when)
 {
 	ts_engine_snapshot(&w->engine);
@@ -270,6 +315,8 @@ static void worker_report(struct worker *w, const char *when)
 		        (unsigned long long)rj->failed);
 		if (w->relay)
 			relay_report_json(mem, w->relay);
+		if (w->dns)
+			dns_report(mem, w, true);
 		fputs("\"summary\":", mem);
 		ts_summary_write(mem, true, &w->engine.run, &w->engine.stats);
 		fflush(mem);
@@ -300,6 +347,8 @@ static void worker_report(struct worker *w, const char *when)
 	        (unsigned long long)rj->unanswered, (unsigned long long)rj->failed);
 	if (w->relay)
 		relay_report_text(mem, w->relay);
+	if (w->dns)
+		dns_report(mem, w, false);
 	fclose(mem);
 	ts_log_lines(LOG_INFO, text);
 	free(text);
@@ -348,6 +397,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	ts_engine_tick(&w->engine, now_usec());
 	if (w->relay)
 		ts_relay_tick(w->relay, ts_monotonic_usec());
+	if (w->dns)
+		ts_dns_service_tick(w->dns, ts_monotonic_usec());
 	if (ts_nfq_flush(w->src) < 0)
 		worker_fail(w, "sending verdicts failed");
 }
@@ -359,9 +410,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	const struct ts_policy *p = atomic_load(&w->offered);
 	if (p && p != atomic_load(&w->running)) {
-		if (ts_engine_replace_policy(&w->engine, p) == 0)
+		if (ts_engine_replace_policy(&w->engine, p) == 0) {
+			if (w->dns)
+				ts_dns_service_set_policy(w->dns, p);
 			atomic_store(&w->running, p);
-		else
+		} else
 			ts_log(LOG_ERR,
 			       "queue %u: no memory to take the new policy; keeping the old",
 			       w->queue);
@@ -390,6 +443,8 @@ static void worker_free(struct worker *w)
 	if (w->tick)
 		event_free(w->tick);
 	ts_relay_close(w->relay); /* before its loop goes */
+	ts_dns_service_close(w->dns);
+	ts_name_map_free(w->names);
 	if (w->base)
 		event_base_free(w->base);
 	ts_source_close(w->src); /* unbinds: the kernel drops what still waits */
@@ -442,9 +497,35 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 		ts_log(LOG_ERR, "queue %u: cannot set up the event loop", queue);
 		return -1;
 	}
+	const struct ts_gateway_config *g = &p->gateway;
+	ts_tor_pool_init(&w->pool, &g->relay);
+	if (g->dns.enabled) {
+		struct ts_name_map_config nc = {
+		        .v4_prefix = g->dns.virtual4.len,
+		        .v6_prefix = g->dns.virtual6.len,
+		        .capacity = g->dns.map_size,
+		        .idle_sec = g->dns.map_idle,
+		};
+		memcpy(nc.v4_net, g->dns.virtual4.addr, 4);
+		memcpy(nc.v6_net, g->dns.virtual6.addr, 16);
+		w->names = ts_name_map_new(&nc);
+		w->dns = w->names ? ts_dns_service_open(&g->dns, g->dns_port, err, sizeof(err))
+		                  : NULL;
+		if (!w->names)
+			snprintf(err, sizeof(err), "dns: no memory for dns-map %u",
+			         g->dns.map_size);
+		if (!w->dns) {
+			ts_log(LOG_ERR, "%s", err);
+			return -1;
+		}
+		if (ts_dns_service_attach(w->dns, w->base, &w->pool, w->names, &g->relay, p) < 0) {
+			ts_log(LOG_ERR, "queue %u: cannot set up the DNS service's events", queue);
+			return -1;
+		}
+	}
 	if (p->gateway.relay.enabled) {
-		w->relay =
-		        ts_relay_open(&p->gateway.relay, p->gateway.divert_port, err, sizeof(err));
+		w->relay = ts_relay_open(&p->gateway.relay, p->gateway.divert_port, &w->pool,
+		                         w->names, err, sizeof(err));
 		struct ts_relay_hooks hooks = {
 		        .ctx = w, .verdict = relay_verdict, .flush = relay_flush};
 		if (!w->relay) {
@@ -527,10 +608,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int run(const struct ts_policy *p)
 {
 	const struct ts_gateway_config *g = &p->gateway;
-	if (g->relay.enabled && g->queue_first != g->queue_last) {
+	if ((g->relay.enabled || g->dns.enabled) && g->queue_first != g->queue_last) {
 		ts_log(LOG_ERR,
-		       "%s: the built-in relay runs on one queue (set queue %u), or set relay off "
-		       "to divert to another transparent proxy",
+		       "%s: the built-in relay and DNS service run on one queue (set queue %u), or "
+		       "set relay off and dns-service off to use other transparent proxies",
 		       p->source, g->queue_first);
 		return TS_EXIT_USAGE;
 	}
@@ -544,7 +625,7 @@ static int run(const struct ts_policy *p)
 			return TS_EXIT_FAILURE;
 	if (run_user) {
 		char err[512];
-		if (ts_drop_privileges(run_user, err, sizeof(err)) < 0) {
+		if (ts_drop_privileges(run_user, p->gateway.dns.enabled, err, sizeof(err)) < 0) {
 			ts_log(LOG_ERR, "%s", err);
 			return TS_EXIT_FAILURE;
 		}

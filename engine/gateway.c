@@ -19,6 +19,25 @@ void ts_gateway_config_default(struct ts_gateway_config *g)
 	g->reject_rate = 100;
 	g->fast_path = true;
 	ts_relay_config_default(&g->relay);
+	ts_dns_config_default(&g->dns);
+}
+
+void ts_dns_config_default(struct ts_dns_config *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->enabled = true;
+	/* Tor's own default for TransPort setups; clients route it to the
+	 * gateway like any address that is not on their link */
+	d->virtual4 = (struct ts_prefix){.family = 4, .len = 10, .addr = {10, 192}};
+	d->virtual6 = (struct ts_prefix){.family = 6, .len = 32, .addr = {0xfd, 0x74, 0x6f, 0x72}};
+	d->map_size = 4096;
+	d->map_idle = 3600;
+	d->cache_size = 1024;
+	d->ttl_min = 60;
+	d->ttl_max = 3600;
+	d->pending = 256;
+	d->timeout = 10;
+	d->tcp_connections = 64;
 }
 
 void ts_relay_config_default(struct ts_relay_config *r)

@@ -3,6 +3,7 @@
  * compiled classifier is tested against, and the definition of what each
  * match term means.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "torsieve/classify.h"
@@ -153,4 +154,26 @@ void ts_policy_judge(const struct ts_policy *p, const struct ts_match_input *in,
 	        .rule = r,
 	        .line = rule->line,
 	};
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool ts_policy_name_blocked(const struct ts_policy *p, const char *name)
+{
+	if (!p->dns_block_count)
+		return false;
+	/* the name, then each name it is under: a.b.c, b.c, c */
+	for (const char *s = name; *s;) {
+		if (bsearch(&s, p->dns_block, p->dns_block_count, sizeof(*p->dns_block),
+		            compare_names))
+			return true;
+		const char *dot = strchr(s, '.');
+		if (!dot)
+			break;
+		s = dot + 1;
+	}
+	return false;
 }

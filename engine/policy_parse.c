@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "policy_internal.h"
+
+#define TS_BLOCK_NAME_MAX 253
 #include "torsieve/classify.h"
 
 #define MAX_POLICY_BYTES   (64u << 20)
@@ -32,6 +34,7 @@ struct parser {
 	uint32_t rule_cap;
 	struct list_def *lists;
 	uint32_t list_count, list_cap;
+	uint32_t block_cap; /* of p->dns_block */
 	char *err;
 	size_t errlen;
 	bool failed;
@@ -1212,6 +1215,195 @@ static bool parse_relay_set(struct parser *ps, bool *known)
 	return true;
 }
 
+/* `dns-block VALUES`: names, each blocking itself and every name under it. */
+static bool parse_dns_block(struct parser *ps)
+{
+	struct ts_policy *p = ps->p;
+	next(ps);
+	struct items it = {0};
+	bool ok = parse_items(ps, &it, false,
+	                      "a name or names such as { ads.example, tracker.example }");
+	for (uint32_t i = 0; ok && i < it.count; i++) {
+		const struct ts_token *t = &it.tok[i];
+		char buf[TS_BLOCK_NAME_MAX + 1];
+		bool good = tok_copy(t, buf, sizeof(buf)) && buf[0] && buf[0] != '.' &&
+		            buf[strlen(buf) - 1] != '.' && !strstr(buf, "..");
+		for (char *c = buf; good && *c; c++) {
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+			good = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+			       *c == '_' || *c == '.';
+		}
+		if (!good) {
+			bad_item(ps, t, "a DNS name such as ads.example");
+			ok = false;
+			break;
+		}
+		if (p->dns_block_count == ps->block_cap) {
+			char **g = grow(ps, p->dns_block, &ps->block_cap, sizeof(*g));
+			if (!g) {
+				ok = false;
+				break;
+			}
+			p->dns_block = g;
+		}
+		if (!(p->dns_block[p->dns_block_count] = strdup(buf))) {
+			fail_at(ps, t->line, t->col, "out of memory");
+			ok = false;
+			break;
+		}
+		p->dns_block_count++;
+	}
+	free(it.tok);
+	return ok;
+}
+
+static int compare_block_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted and unique, for ts_policy_name_blocked's binary search. */
+static void finish_dns_block(struct ts_policy *p)
+{
+	if (!p->dns_block_count)
+		return;
+	qsort(p->dns_block, p->dns_block_count, sizeof(*p->dns_block), compare_block_names);
+	uint32_t n = 1;
+	for (uint32_t i = 1; i < p->dns_block_count; i++) {
+		if (strcmp(p->dns_block[i], p->dns_block[n - 1]))
+			p->dns_block[n++] = p->dns_block[i];
+		else
+			free(p->dns_block[i]);
+	}
+	p->dns_block_count = n;
+}
+
+/* The DNS settings (struct ts_dns_config); like the relay's, this leaves
+ * the parser after the last word. */
+static bool parse_dns_set(struct parser *ps, bool *known)
+{
+	struct ts_dns_config *d = &ps->p->gateway.dns;
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned long min, max;
+		const char *what;
+	} numbers[] = {
+	        {"dns-map", offsetof(struct ts_dns_config, map_size), 1, 1u << 20,
+	         "a number of names from 1 to 1048576"},
+	        {"dns-map-idle", offsetof(struct ts_dns_config, map_idle), 60, 86400 * 7,
+	         "a time in seconds from 60 to 604800"},
+	        {"dns-cache", offsetof(struct ts_dns_config, cache_size), 0, 1u << 20,
+	         "a number of answers from 0 to 1048576"},
+	        {"dns-ttl-min", offsetof(struct ts_dns_config, ttl_min), 0, 86400,
+	         "a TTL in seconds from 0 to 86400"},
+	        {"dns-ttl-max", offsetof(struct ts_dns_config, ttl_max), 0, 86400 * 7,
+	         "a TTL in seconds from 0 to 604800"},
+	        {"dns-pending", offsetof(struct ts_dns_config, pending), 1, 65536,
+	         "a number of queries from 1 to 65536"},
+	        {"dns-timeout", offsetof(struct ts_dns_config, timeout), 1, 120,
+	         "a timeout in seconds from 1 to 120"},
+	        {"dns-tcp-connections", offsetof(struct ts_dns_config, tcp_connections), 1, 65536,
+	         "a number of connections from 1 to 65536"},
+	};
+	*known = true;
+	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		if (!ts_tok_is(cur(ps), numbers[i].name))
+			continue;
+		next(ps);
+		unsigned long v;
+		if (!token_number(ps, numbers[i].min, numbers[i].max, numbers[i].what, &v))
+			return false;
+		uint32_t u = (uint32_t)v;
+		memcpy((char *)d + numbers[i].offset, &u, sizeof(u));
+		next(ps);
+		return true;
+	}
+	if (ts_tok_is(cur(ps), "dns-service") || ts_tok_is(cur(ps), "dns-automap")) {
+		bool *flag = ts_tok_is(cur(ps), "dns-service") ? &d->enabled : &d->automap;
+		next(ps);
+		if (ts_tok_is(cur(ps), "on"))
+			*flag = true;
+		else if (ts_tok_is(cur(ps), "off"))
+			*flag = false;
+		else {
+			expected(ps, "on or off");
+			return false;
+		}
+		next(ps);
+	} else if (ts_tok_is(cur(ps), "tor-dns")) {
+		next(ps);
+		if (ts_tok_is(cur(ps), "off")) {
+			d->use_dnsport = false;
+		} else if (parse_tor_endpoint(cur(ps), &d->dnsport)) {
+			d->use_dnsport = true;
+		} else {
+			expected(ps, "off, or Tor's DNSPort such as 127.0.0.1:5353");
+			return false;
+		}
+		next(ps);
+	} else if (ts_tok_is(cur(ps), "dns-virtual")) {
+		next(ps);
+		bool seen[2] = {false, false};
+		do {
+			struct ts_prefix pfx;
+			if (cur(ps)->kind != TOK_WORD) {
+				expected(ps, "a prefix such as 10.192.0.0/10");
+				return false;
+			}
+			if (!parse_prefix(ps, cur(ps), &pfx))
+				return false;
+			int f = pfx.family == 6;
+			if (seen[f] || pfx.len < 8 || pfx.len > (f ? 120 : 30)) {
+				expected(ps, seen[f] ? "one prefix per family"
+				             : f     ? "an IPv6 prefix from /8 to /120"
+				                     : "an IPv4 prefix from /8 to /30");
+				return false;
+			}
+			seen[f] = true;
+			if (f)
+				d->virtual6 = pfx;
+			else
+				d->virtual4 = pfx;
+			next(ps);
+		} while (!at_end_of_statement(ps));
+	} else if (ts_tok_is(cur(ps), "dns-block-answer")) {
+		next(ps);
+		d->block_sinkhole = false;
+		d->has_sinkhole4 = d->has_sinkhole6 = false;
+		if (ts_tok_is(cur(ps), "nxdomain")) {
+			next(ps);
+			return true;
+		}
+		do {
+			char buf[64];
+			uint8_t a[16];
+			if (!tok_copy(cur(ps), buf, sizeof(buf)) || cur(ps)->kind != TOK_WORD) {
+				expected(ps, "nxdomain, or sinkhole addresses such as 0.0.0.0 ::");
+				return false;
+			}
+			if (inet_pton(AF_INET, buf, a) == 1 && !d->has_sinkhole4) {
+				memcpy(d->sinkhole4, a, 4);
+				d->has_sinkhole4 = true;
+			} else if (inet_pton(AF_INET6, buf, a) == 1 && !d->has_sinkhole6) {
+				memcpy(d->sinkhole6, a, 16);
+				d->has_sinkhole6 = true;
+			} else {
+				expected(ps, "nxdomain, or one sinkhole address per family such as "
+				             "0.0.0.0 ::");
+				return false;
+			}
+			d->block_sinkhole = true;
+			next(ps);
+		} while (!at_end_of_statement(ps));
+	} else {
+		*known = false;
+		return false;
+	}
+	return true;
+}
+
 /* After the whole file: marks must fit under the mask and differ. */
 static void check_marks(struct parser *ps)
 {
@@ -1341,6 +1533,9 @@ static bool parse_set(struct parser *ps)
 		bool ok = parse_relay_set(ps, &known);
 		if (known)
 			return ok;
+		ok = parse_dns_set(ps, &known);
+		if (known)
+			return ok;
 		ok = parse_gateway_set(ps, &known);
 		if (known)
 			return ok;
@@ -1351,7 +1546,10 @@ static bool parse_set(struct parser *ps)
 		         "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
 		         "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
 		         "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
-		         "relay-connections-per-client, relay-idle, relay-buffer, tor-retry)");
+		         "relay-connections-per-client, relay-idle, relay-buffer, tor-retry, "
+		         "dns-service, tor-dns, dns-automap, dns-virtual, dns-map, dns-map-idle, "
+		         "dns-cache, dns-ttl-min, dns-ttl-max, dns-pending, dns-timeout, "
+		         "dns-tcp-connections, dns-block-answer)");
 		return false;
 	}
 	next(ps);
@@ -1372,11 +1570,13 @@ static void parse_all(struct parser *ps)
 			ok = parse_set(ps);
 		else if (ts_tok_is(cur(ps), "list"))
 			ok = parse_list(ps);
+		else if (ts_tok_is(cur(ps), "dns-block"))
+			ok = parse_dns_block(ps);
 		else if (is_action(cur(ps), &action))
 			ok = parse_rule(ps, action);
 		else {
-			expected(ps,
-			         "'set', 'list' or an action (drop, reject, pass, divert, dns)");
+			expected(ps, "'set', 'list', 'dns-block' or an action (drop, reject, pass, "
+			             "divert, dns)");
 			ok = false;
 		}
 		if (ok && !at_end_of_statement(ps))
@@ -1385,6 +1585,11 @@ static void parse_all(struct parser *ps)
 	/* After the whole file: 'set' applies wherever it stands. */
 	if (!ps->failed)
 		check_marks(ps);
+	if (!ps->failed && ps->p->gateway.dns.ttl_min > ps->p->gateway.dns.ttl_max)
+		fail_at(ps, ps->lx.line, 1,
+		        "expected dns-ttl-min (%u) at most dns-ttl-max (%u), found more",
+		        ps->p->gateway.dns.ttl_min, ps->p->gateway.dns.ttl_max);
+	finish_dns_block(ps->p);
 	const struct ts_policy *p = ps->p;
 	if (!ps->failed && p->rule_count > p->limits.max_rules) {
 		const struct ts_rule *first_over = &p->rules[p->limits.max_rules];
@@ -1402,6 +1607,9 @@ void ts_policy_free(struct ts_policy *p)
 	ts_classifier_free(p->classifier);
 	for (uint32_t i = 0; i < p->rule_count; i++)
 		rule_free(&p->rules[i]);
+	for (uint32_t i = 0; i < p->dns_block_count; i++)
+		free(p->dns_block[i]);
+	free(p->dns_block);
 	free(p->rules);
 	free(p->source);
 	free(p);

@@ -1,4 +1,4 @@
-/* Dropping root to one user with CAP_NET_ADMIN only. */
+/* Dropping root to one user with CAP_NET_ADMIN (and CAP_NET_BIND_SERVICE) only. */
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -22,7 +22,7 @@ static int set_caps(uint32_t keep)
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
-int ts_drop_privileges(const char *user, char *err, size_t errlen)
+int ts_drop_privileges(const char *user, bool low_ports, char *err, size_t errlen)
 {
 	struct passwd *pw = getpwnam(user);
 	char *end;
@@ -38,6 +38,8 @@ int ts_drop_privileges(const char *user, char *err, size_t errlen)
 		return -1;
 	}
 	uint32_t keep = 1u << CAP_NET_ADMIN;
+	if (low_ports)
+		keep |= 1u << CAP_NET_BIND_SERVICE;
 	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0 || set_caps(keep) < 0 || prctl(PR_SET_KEEPCAPS, 0) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

@@ -16,6 +16,7 @@
 
 #include "torsieve/clock.h"
 #include "torsieve/log.h"
+#include "torsieve/name_map.h"
 #include "torsieve/relay.h"
 #include "torsieve/socks5.h"
 #include "torsieve/socks_client.h"
@@ -90,7 +91,8 @@ struct ts_relay {
 	struct ts_relay_config cfg;
 	struct event_base *base;
 	struct ts_relay_hooks hooks;
-	struct ts_tor_pool pool;
+	struct ts_tor_pool *pool;  /* the worker's, shared with DNS */
+	struct ts_name_map *names; /* names for destinations (NULL: none) */
 	struct ts_relay_stats st;
 	int listen_fd[2];
 	struct event *listen_ev[2];
@@ -382,12 +384,25 @@ static void tuple_of(const struct ts_decoded *d, struct tuple *t)
 	t->dport = d->dport;
 }
 
-static void dest_of(const struct tuple *t, struct ts_socks5_addr *to)
+/* What Tor is asked to connect to: the name the address stands for when
+ * the name map knows one (so the exit resolves it, and .onion works), else
+ * the address. False for a virtual address whose name is gone: there is
+ * nothing to connect to. */
+static bool dest_of(struct ts_relay *r, const struct tuple *t, int64_t now,
+                    struct ts_socks5_addr *to)
 {
 	memset(to, 0, sizeof(*to));
+	to->port = t->dport;
+	if (r->names && ts_name_map_name(r->names, t->family, t->daddr, now, to->name)) {
+		to->family = 0;
+		r->st.by_name++;
+		return true;
+	}
+	if (r->names && ts_name_map_is_virtual(r->names, t->family, t->daddr))
+		return false;
 	to->family = t->family;
 	memcpy(to->addr, t->daddr, 16);
-	to->port = t->dport;
+	return true;
 }
 
 static bool over_connections(const struct ts_relay *r, const struct client *c)
@@ -455,6 +470,12 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	if (p)
 		pending_release(r, p); /* the port reused for a new connection */
 
+	struct ts_socks5_addr to;
+	if (!dest_of(r, &t, now, &to)) {
+		r->st.syn_unknown_name++;
+		*kind = TS_REJECT_HOST_UNREACHABLE;
+		return TS_RELAY_SYN_REJECT;
+	}
 	struct client *c = client_get(r, t.family, t.caddr);
 	if (!c)
 		return TS_RELAY_SYN_DIVERT;
@@ -500,10 +521,10 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	        .timeout_sec = r->cfg.syn_timeout,
 	        .done = on_pending_answer,
 	        .ctx = p,
+	        .to = to,
 	};
-	dest_of(&t, &req.to);
 	enum ts_socks_outcome why;
-	p->socks = ts_socks_connect(r->base, &r->pool, &req, now, &why);
+	p->socks = ts_socks_connect(r->base, r->pool, &req, now, &why);
 	if (!p->socks) {
 		if (why == TS_SOCKS_NO_TOR) {
 			r->st.syn_no_tor++;
@@ -847,9 +868,13 @@ static void accepted(struct ts_relay *r, int cfd, const struct sockaddr_storage 
 	        .done = on_conn_answer,
 	        .ctx = c,
 	};
-	dest_of(&t, &req.to);
+	if (!dest_of(r, &t, now, &req.to)) {
+		r->st.syn_unknown_name++;
+		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
+		return;
+	}
 	enum ts_socks_outcome why;
-	c->socks = ts_socks_connect(r->base, &r->pool, &req, now, &why);
+	c->socks = ts_socks_connect(r->base, r->pool, &req, now, &why);
 	if (!c->socks) {
 		if (why == TS_SOCKS_NO_TOR)
 			log_no_tor(r, now);
@@ -975,7 +1000,8 @@ static void raise_fd_limit(const struct ts_relay_config *cfg)
 	       (unsigned long long)want.rlim_cur, cfg->connections, (unsigned long long)need);
 }
 
-struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port, char *err,
+struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
+                               struct ts_tor_pool *pool, struct ts_name_map *names, char *err,
                                size_t errlen)
 {
 	struct ts_relay *r = calloc(1, sizeof(*r));
@@ -987,7 +1013,8 @@ struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
 	r->self_check = getenv("TORSIEVE_RELAY_CHECK") != NULL;
 	r->listen_fd[0] = r->listen_fd[1] = -1;
 	r->reserve_fd = -1;
-	ts_tor_pool_init(&r->pool, cfg);
+	r->pool = pool;
+	r->names = names;
 	uint32_t nclients = cfg->pending_syns + cfg->connections;
 	r->pending_mask = pow2_at_least(cfg->pending_syns * 2) - 1;
 	r->client_mask = pow2_at_least(nclients) - 1;
@@ -1168,7 +1195,7 @@ void ts_relay_get_stats(const struct ts_relay *r, struct ts_relay_stats *out)
 
 const struct ts_tor_pool *ts_relay_tor_pool(const struct ts_relay *r)
 {
-	return &r->pool;
+	return r->pool;
 }
 
 void ts_relay_close(struct ts_relay *r)

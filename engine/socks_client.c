@@ -39,7 +39,9 @@ struct ts_socks_client {
 	uint8_t in[TS_SOCKS5_REQUEST_MAX];
 	size_t in_len;
 	char user[TS_SOCKS5_CRED_MAX + 1];
+	enum ts_socks5_cmd cmd;
 	struct ts_socks5_addr to;
+	struct ts_socks5_addr *resolved;
 	ts_socks_done_fn done;
 	void *ctx;
 	size_t keylen;
@@ -64,7 +66,8 @@ static void free_client(struct ts_socks_client *c)
 static void finish(struct ts_socks_client *c, enum ts_socks_outcome o, uint8_t reply)
 {
 	int fd = -1;
-	if (o == TS_SOCKS_OPEN) {
+	/* a RESOLVE's socket carried an answer, not a stream: closed here */
+	if (o == TS_SOCKS_OPEN && c->cmd == TS_SOCKS5_CONNECT) {
 		fd = c->fd;
 		c->fd = -1;
 	}
@@ -170,9 +173,7 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 			return;
 		}
 		if (r == TS_SOCKS5_DONE && method == 0x00) {
-			send_next(c,
-			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out,
-			                            sizeof(c->out)),
+			send_next(c, ts_socks5_request(c->cmd, &c->to, c->out, sizeof(c->out)),
 			          REPLY, now);
 			return;
 		}
@@ -184,9 +185,7 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		bool ok;
 		r = ts_socks5_parse_auth(c->in, c->in_len, &ok, &used);
 		if (r == TS_SOCKS5_DONE && ok) {
-			send_next(c,
-			          ts_socks5_request(TS_SOCKS5_CONNECT, &c->to, c->out,
-			                            sizeof(c->out)),
+			send_next(c, ts_socks5_request(c->cmd, &c->to, c->out, sizeof(c->out)),
 			          REPLY, now);
 			return;
 		}
@@ -200,6 +199,9 @@ static void on_input(struct ts_socks_client *c, int64_t now)
 		r = ts_socks5_parse_reply(c->in, c->in_len, &code, &bound, &used);
 		if (r == TS_SOCKS5_DONE) {
 			ts_tor_pool_answered(c->pool, c->instance);
+			if (c->cmd != TS_SOCKS5_CONNECT && code == TS_SOCKS5_SUCCEEDED &&
+			    c->resolved)
+				*c->resolved = bound;
 			/* Nothing past the reply was read (see on_event), so what
 			 * the destination sends at once stays in the socket for
 			 * the relay. */
@@ -317,6 +319,8 @@ struct ts_socks_client *ts_socks_connect(struct event_base *base, struct ts_tor_
 	c->deadline = now_usec + (int64_t)req->timeout_sec * 1000000;
 	memcpy(c->user, req->user, strlen(req->user) + 1);
 	c->to = req->to;
+	c->cmd = req->cmd ? req->cmd : TS_SOCKS5_CONNECT;
+	c->resolved = req->resolved;
 	c->done = req->done;
 	c->ctx = req->ctx;
 	c->keylen = req->keylen;

@@ -211,6 +211,26 @@ struct ts_relay_config {
 
 void ts_relay_config_default(struct ts_relay_config *r);
 
+/* DNS through Tor (`set dns-service`, `set tor-dns`, ...; docs/policy.md). */
+struct ts_dns_config {
+	bool enabled;                   /* off: dns-port is left to another resolver */
+	bool use_dnsport;               /* resolve through Tor's DNSPort, else SOCKS RESOLVE */
+	struct ts_tor_endpoint dnsport; /* `set tor-dns` */
+	bool automap;                   /* every name gets a virtual address, not only .onion */
+	struct ts_prefix virtual4, virtual6; /* the virtual ranges */
+	uint32_t map_size, map_idle;         /* the name map: entries, seconds unused */
+	uint32_t cache_size;                 /* answers kept */
+	uint32_t ttl_min, ttl_max;           /* what a kept answer's TTL is held to */
+	uint32_t pending;                    /* queries waiting for Tor at once */
+	uint32_t timeout;                    /* seconds Tor may take to answer one */
+	uint32_t tcp_connections;            /* DNS over TCP clients at once */
+	bool block_sinkhole;                 /* blocked names: addresses, else NXDOMAIN */
+	uint8_t sinkhole4[4], sinkhole6[16];
+	bool has_sinkhole4, has_sinkhole6;
+};
+
+void ts_dns_config_default(struct ts_dns_config *d);
+
 /* The gateway's settings (`set interface`, `set queue`, `set mark`, ...;
  * docs/policy.md). They are read when torsieve starts; a reload changes
  * rules only. */
@@ -226,6 +246,7 @@ struct ts_gateway_config {
 	uint32_t reject_rate; /* ICMP errors per second (per queue), and their burst */
 	bool fast_path;       /* packets of accepted diverted connections skip the queue */
 	struct ts_relay_config relay;
+	struct ts_dns_config dns;
 };
 
 void ts_gateway_config_default(struct ts_gateway_config *g);
@@ -258,11 +279,19 @@ struct ts_policy {
 	struct ts_policy_limits limits;
 	struct ts_gateway_config gateway;
 	uint32_t list_count; /* named lists defined */
+	/* `dns-block`: names (lower case, sorted, unique) answered as blocked,
+	 * with every name under them */
+	char **dns_block;
+	uint32_t dns_block_count;
 	struct ts_classifier *classifier;
 	/* Evaluates a rule's bpf expression. Set by the loader (which links
 	 * libpcap) so the matching core stays free of libraries. */
 	bool (*bpf_match)(const struct ts_rule *r, const struct ts_match_input *in);
 };
+
+/* Whether name (lower case) is one of the policy's dns-block names or
+ * under one. */
+bool ts_policy_name_blocked(const struct ts_policy *p, const char *name);
 
 /*
  * Parse and compile a policy from text. On error returns NULL and writes

@@ -31,6 +31,8 @@
 #include "torsieve/source.h"
 #include "torsieve/tor_pool.h"
 
+struct ts_name_map;
+
 struct event_base;
 
 /* How a connection ended. */
@@ -69,6 +71,8 @@ struct ts_relay_stats {
 	uint64_t syn_broken;       /* the SOCKS exchange failed: reset */
 	uint64_t syn_accept_first; /* over pending-syns(-per-client): diverted at once */
 	uint64_t syn_over_connections; /* the client or all are at relay-connections: reset */
+	uint64_t syn_unknown_name;     /* to a virtual address no name maps to now: unreachable */
+	uint64_t by_name;              /* CONNECTs that named the destination (the name map) */
 	uint64_t tor_replies[256];     /* Tor's reply codes to held SYNs' CONNECTs */
 	/* connections */
 	uint64_t accepted;         /* by the transparent listeners */
@@ -111,11 +115,14 @@ struct ts_relay;
 
 /*
  * Open the transparent listeners (IPv4 and IPv6, IP_TRANSPARENT) on port
- * and raise the descriptor limit to what the caps need; needs
+ * and raise the descriptor limit to what the caps need. pool (the Tor
+ * instances) and names (the name map, or NULL) are the caller's and must
+ * outlive the relay; a destination with a name goes to Tor by name. Needs
  * CAP_NET_ADMIN, so before privileges are dropped. NULL with the reason in
  * err on failure.
  */
-struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port, char *err,
+struct ts_relay *ts_relay_open(const struct ts_relay_config *cfg, uint16_t port,
+                               struct ts_tor_pool *pool, struct ts_name_map *names, char *err,
                                size_t errlen);
 
 /* Start accepting on base. Returns -1 when the events cannot be had. */

@@ -29,16 +29,20 @@ enum ts_socks_outcome {
 const char *ts_socks_outcome_name(enum ts_socks_outcome o);
 
 /* Called once per started request (never after a cancel). On OPEN, fd is
- * the caller's to close; otherwise it is -1. instance is the one used
- * (-1 for NO_TOR). */
+ * the caller's to close (for CONNECT; -1 for RESOLVE); otherwise it is -1.
+ * instance is the one used (-1 for NO_TOR). */
 typedef void (*ts_socks_done_fn)(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd,
                                  int instance);
 
 struct ts_socks_request {
 	const void *key; /* the client's key for the instance choice */
 	size_t keylen;
-	const char *user; /* the isolation token */
+	const char *user;       /* the isolation token */
+	enum ts_socks5_cmd cmd; /* CONNECT (0 means it too), or Tor's RESOLVE */
 	struct ts_socks5_addr to;
+	/* RESOLVE: where Tor's answer (the address) is written on OPEN; the
+	 * socket is then closed, and fd is -1 */
+	struct ts_socks5_addr *resolved;
 	uint32_t timeout_sec;
 	ts_socks_done_fn done;
 	void *ctx;

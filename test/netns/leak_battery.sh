@@ -61,12 +61,12 @@ cp "$WORK/a.conf" "$WORK/torsieve.conf"
 
 gw_setup() {
     topo_exec gw "$TS" rules -c "$WORK/torsieve.conf" --apply || return 1
-    # The relay is on: diverted connections go to a stand-in for Tor's SOCKS
-    # port that really connects (from the gateway, as Tor would), so the
-    # relay carries the scans' connections; DNS still goes to the sink.
+    # The relay and the DNS service are on: diverted connections and DNS
+    # queries go to a stand-in for Tor's SOCKS port that really connects
+    # (from the gateway, as Tor would) and answers RESOLVE, so torsieve
+    # carries the scans' connections and answers the queries itself.
     topo_bg gw socks "$PY" "$HERE/socks_stub.py" --listen 127.0.0.1:9050 --log "$WORK/socks.log"
-    topo_bg gw sink "$PY" "$HERE/tproxy_sink.py" 9041 9053
-    topo_wait_listen gw tcp 9050 127.0.0.1 && topo_wait_listen gw udp 9053
+    topo_wait_listen gw tcp 9050 127.0.0.1
 }
 
 TORSIEVE_PID=

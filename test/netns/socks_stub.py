@@ -14,7 +14,9 @@ Protocol (RFC 1928, RFC 1929, Tor's extensions):
             -> 0x00; else 0xFF and close.  (--no-auth-ok is accepted and has
             no effect: both methods are always accepted.)
   CONNECT (0x01), ATYP 1 (IPv4), 3 (name), 4 (IPv6): see ACTION below.
-  RESOLVE (0xF0)     -> 0x00, ATYP 1 198.18.0.1 port 0, close.
+  RESOLVE (0xF0)     -> 0x00, ATYP 1 198.18.0.1 port 0, close; with --resolve
+                        NAME=ADDR (repeatable), NAME's ADDR (IPv4 or IPv6)
+                        and 0x04 (host unreachable, Tor's answer) for others
   RESOLVE_PTR (0xF1) -> 0x00, ATYP 3 "stub.example" port 0, close.
   any other command  -> 0x07; an unknown ATYP -> 0x08; then close.
 
@@ -67,6 +69,7 @@ ATYP_IPV4 = 1
 ATYP_NAME = 3
 ATYP_IPV6 = 4
 RESOLVE_ADDR = "198.18.0.1"
+RESOLVE_TABLE = {}  # --resolve NAME=ADDR: then unknown names get 0x04
 RESOLVE_PTR_NAME = "stub.example"
 CONNECT_TIMEOUT = 5.0
 LINGER_SECS = 1.0
@@ -263,7 +266,10 @@ def read_address(conn, atyp):
 
 def do_connect(conn, rec, host, port):
     try:
-        out = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        # a name the --resolve table knows goes there (as Tor's exit would
+        # resolve it); the test namespaces have no other resolver
+        target = RESOLVE_TABLE.get(str(host).lower().rstrip("."), host)
+        out = socket.create_connection((target, port), timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError) as e:   # ValueError: a name IDNA refuses
         rec["code"] = connect_code(e) if isinstance(e, OSError) else 0x01
         log_request(rec)
@@ -327,9 +333,15 @@ def handle(conn, peer):
             rec["code"] = 0x08
         elif cmd == CMD_RESOLVE:
             rec["action"] = "resolve"
-            rec["code"] = 0
+            addr = RESOLVE_TABLE.get(str(host).lower().rstrip("."), None) \
+                if RESOLVE_TABLE else RESOLVE_ADDR
+            rec["code"] = 0 if addr else 0x04
             log_request(rec)
-            reply(conn, 0, socket.AF_INET, RESOLVE_ADDR, 0)
+            if addr:
+                fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+                reply(conn, 0, fam, addr, 0)
+            else:
+                reply(conn, 0x04)
             finish(conn)
             return
         elif cmd == CMD_RESOLVE_PTR:
@@ -400,11 +412,16 @@ def main():
     ap.add_argument("--name", default="stub")
     ap.add_argument("--answer", action="append", default=[], type=parse_answer,
                     metavar="DEST=ACTION")
+    ap.add_argument("--resolve", action="append", default=[], metavar="NAME=ADDR",
+                    help="RESOLVE NAME answers ADDR; with any, other names get 0x04")
     ap.add_argument("--no-auth-ok", action="store_true",
                     help="accepted for compatibility; no effect")
     args = ap.parse_args()
     NAME = args.name
     ANSWERS.extend(args.answer)
+    for item in args.resolve:
+        name, _, addr = item.partition("=")
+        RESOLVE_TABLE[name.lower().rstrip(".")] = addr
     LOG_FD = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     stop = threading.Event()

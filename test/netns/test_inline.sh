@@ -54,6 +54,7 @@ set queue 3-4
 set mark-mask 0xff0000
 set fast-path off
 set relay off
+set dns-service off
 pass icmp6 icmp-type { 133, 135, 136 }
 pass tcp to { 192.0.2.1, 2001:db8:1::1 } port 9050
 divert tcp to port { 80, 443 }
@@ -63,7 +64,7 @@ reject tcp to port 8080
 drop udp to port 5555
 drop all
 EOF
-LINE_PASS=7 LINE_DIVERT=8 LINE_DNS=9 LINE_REJECT_UDP=10 LINE_REJECT_TCP=11 LINE_DROP_5555=12
+LINE_PASS=8 LINE_DIVERT=9 LINE_DNS=10 LINE_REJECT_UDP=11 LINE_REJECT_TCP=12 LINE_DROP_5555=13
 
 save_rules() { # everything torsieve's rules could have touched, without counters
     topo_exec gw sh -c 'iptables-legacy-save; ip6tables-legacy-save; ip rule show; ip -6 rule show;

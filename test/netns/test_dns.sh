@@ -1,0 +1,215 @@
+#!/bin/bash
+# test_dns.sh - torsieve's DNS service in the namespace topology, with a
+# scriptable SOCKS5 server standing in for Tor (socks_stub.py: it answers
+# Tor's RESOLVE from a table, and "connects" names from the same table).
+# (test/tor/test_dns_tor.sh does the same with a real private Tor network.)
+#
+#   answers   A, AAAA through Tor's RESOLVE; NXDOMAIN for a name Tor cannot
+#             resolve; NODATA for other types and for an A query Tor answers
+#             with an IPv6 address; FORMERR for a malformed query; the answer
+#             comes from the resolver address the client asked, whatever it
+#             was, over UDP and TCP, IPv4 and IPv6; a second query is
+#             answered from the cache
+#   isolation the RESOLVE carries the client's token
+#   .onion    a .onion name gets a virtual address (the same one again),
+#             AAAA too; PTR of it gives the name back; a connection to it
+#             goes to Tor as a CONNECT by name
+#   names     a connection to an address Tor resolved goes to Tor by name
+#   block     dns-block names and the names under them: NXDOMAIN
+#   caps      dns-tcp-connections: past it a reset
+#   leaks     nothing from a client reached the uplink
+#
+# Prints "PASS name" / "FAIL name: why" and "N passed, N failed". Needs root.
+set -u
+
+# shellcheck source=checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
+
+if [[ $(id -u) -ne 0 ]]; then
+    fail "dns preflight" "must run as root"
+    finish
+fi
+for t in dig curl; do
+    command -v "$t" >/dev/null 2>&1 || {
+        fail "dns preflight" "missing $t"
+        finish
+    }
+done
+[[ -x $TS ]] || {
+    fail "dns preflight" "$TS is missing (build it first)"
+    finish
+}
+
+ONION=$(printf 'a%.0s' {1..52})torsieve.onion # 52 + 8 = 60 characters, not a real key
+WORK=$(mktemp -d /tmp/ts-dns.XXXXXX)
+chmod 755 "$WORK"
+CONF=$WORK/torsieve.conf
+cat >"$CONF" <<'EOF'
+set interface br0
+set queue 11
+set dns-tcp-connections 2
+dns-block { blocked.example }
+pass icmp6 icmp-type { 133, 135, 136 }
+divert tcp to port { 80, 443 }
+dns proto { tcp, udp } to port 53
+drop all
+EOF
+
+gw_setup() {
+    topo_exec gw "$TS" rules -c "$CONF" --apply || return 1
+    topo_bg gw stub "$PY" "$HERE/socks_stub.py" --listen 127.0.0.1:9050 --log "$WORK/socks.log" \
+        --resolve www.example.test=203.0.113.80 --resolve v6.example.test=2001:db8:3::80 \
+        --resolve "$ONION=203.0.113.80"
+    topo_wait_listen gw tcp 9050 127.0.0.1 || return 1
+    topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
+    TORSIEVE_PID=$TOPO_LAST_PID
+    topo_wait_listen gw udp 9053 || return 1
+    topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+}
+
+stop_torsieve() {
+    [[ -n ${TORSIEVE_PID:-} ]] || return 0
+    kill -TERM "$TORSIEVE_PID" 2>/dev/null
+    wait "$TORSIEVE_PID" 2>/dev/null
+    TORSIEVE_RC=$?
+    TORSIEVE_PID=
+    cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
+}
+
+TORSIEVE_PID=
+TOPO_GW_SETUP=gw_setup
+export TOPO_BRIDGE_NF=0 # TPROXY needs it (test_inline.sh says why)
+if ! topo_up; then
+    fail "dns setup" "the topology, the SOCKS stub or torsieve did not come up"
+    [[ -n ${TOPO_DIR:-} ]] && tail -5 "$TOPO_DIR/torsieve.log" 2>/dev/null
+    rm -rf "$WORK"
+    finish
+fi
+topo_on_down stop_torsieve
+topo_forwarding on
+topo_capture_start uplink
+
+counter() { # PATH...: a counter from a fresh SIGUSR1 report
+    local before
+    before=$(grep -c '"queue"' "$TOPO_DIR/torsieve.log")
+    kill -USR1 "$TORSIEVE_PID"
+    topo_wait_until 5 "counters" \
+        bash -c "(( \$(grep -c '\"queue\"' '$TOPO_DIR/torsieve.log') > $before ))" || return
+    grep '"queue"' "$TOPO_DIR/torsieve.log" | tail -1 | sed 's/^[^{]*//' |
+        "$PY" -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v.get(k, 0) if isinstance(v, dict) else 0
+print(v)' "$@"
+}
+stub_count() { grep -c "$1" "$WORK/socks.log"; }
+stub_last() { tail -1 "$WORK/socks.log" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# dq CLIENT SERVER NAME TYPE [dig options]: "STATUS ANSWERS FROM" where
+# ANSWERS is the records' data joined by commas and FROM the server dig
+# says answered (dig refuses an answer from another address)
+dq() {
+    local c=$1 server=$2 name=$3 type=$4
+    shift 4
+    topo_exec "$c" dig +time=2 +tries=1 "$@" "@$server" "$name" "$type" 2>&1 | awk '
+        /status:/ { s = $6; sub(",", "", s) }
+        /^;; ANSWER SECTION:/ { a = 1; next }
+        a && /^$/ { a = 0 }
+        a && !/^;/ { ans = ans (ans ? "," : "") $NF }
+        /^;; SERVER:/ { split($3, f, "#"); from = f[1] }
+        /timed out|no servers could be reached/ { s = "TIMEOUT" }
+        END { print (s ? s : "NONE"), (ans ? ans : "-"), (from ? from : "-") }'
+}
+
+# ---------------------------------------------------------------- answers
+check "answers: A through Tor, from the resolver asked" "NOERROR 203.0.113.80 203.0.113.53" \
+    "$(dq c1 203.0.113.53 www.example.test A)"
+check "answers: the RESOLVE named the query and carried the client's token" \
+    "www.example.test torsieve ip $(topo_client_ip4 1)" "$(stub_last host) $(stub_last user)"
+resolves=$(stub_count '"resolve"')
+check "answers: any resolver address is answered as itself" "NOERROR 203.0.113.80 203.0.113.99" \
+    "$(dq c1 203.0.113.99 www.example.test A)"
+check "answers: the second time from the cache (no RESOLVE)" "$resolves" \
+    "$(stub_count '"resolve"')"
+check "answers: over TCP" "NOERROR 203.0.113.80 203.0.113.53" \
+    "$(dq c1 203.0.113.53 www.example.test A +tcp)"
+check "answers: over IPv6, from the IPv6 resolver asked" "NOERROR 203.0.113.80 2001:db8:3::53" \
+    "$(dq c1 2001:db8:3::53 www.example.test A)"
+check "answers: AAAA through Tor" "NOERROR 2001:db8:3::80 203.0.113.53" \
+    "$(dq c1 203.0.113.53 v6.example.test AAAA)"
+check "answers: an A query Tor answers with IPv6: NODATA" "NOERROR - 203.0.113.53" \
+    "$(dq c1 203.0.113.53 v6.example.test A)"
+check "answers: a name Tor cannot resolve: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
+    "$(dq c1 203.0.113.53 nowhere.example.test A)"
+before=$(stub_count '"resolve"')
+check "answers: MX and TXT: NODATA, not NOTIMP" "NOERROR - 203.0.113.53 NOERROR - 203.0.113.53" \
+    "$(dq c1 203.0.113.53 www.example.test MX) $(dq c1 203.0.113.53 www.example.test TXT)"
+check "answers: other types never reach Tor" "$before" "$(stub_count '"resolve"')"
+formerr=$(topo_exec c1 "$PY" -c '
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+# two questions: malformed for a resolver
+s.sendto(struct.pack(">HHHHHH", 0x4242, 0x0100, 2, 0, 0, 0) + b"\x01a\x00\x00\x01\x00\x01", ("203.0.113.53", 53))
+m, src = s.recvfrom(512)
+print("%04x %d %s" % (struct.unpack(">H", m[:2])[0], m[3] & 15, src[0]))')
+check "answers: a malformed query: FORMERR with its id, from the resolver asked" \
+    "4242 1 203.0.113.53" "$formerr"
+
+# ---------------------------------------------------------------- .onion
+read -r st onion_a from <<<"$(dq c1 203.0.113.53 "$ONION" A)"
+if [[ $st == NOERROR && $onion_a == 10.* ]]; then
+    pass ".onion: a virtual address ($onion_a), without asking Tor"
+else
+    fail ".onion: a virtual address" "$st $onion_a $from"
+fi
+check ".onion: the same address again" "NOERROR $onion_a 203.0.113.53" \
+    "$(dq c1 203.0.113.53 "$ONION" A)"
+read -r st onion_aaaa _ <<<"$(dq c1 203.0.113.53 "$ONION" AAAA)"
+[[ $st == NOERROR && $onion_aaaa == fd74:6f72:* ]] && pass ".onion: AAAA from the IPv6 range ($onion_aaaa)" ||
+    fail ".onion: AAAA from the IPv6 range" "$st $onion_aaaa"
+IFS=. read -r o1 o2 o3 o4 <<<"$onion_a"
+check ".onion: PTR of the virtual address gives the name" "NOERROR $ONION. 203.0.113.53" \
+    "$(dq c1 203.0.113.53 "$o4.$o3.$o2.$o1.in-addr.arpa" PTR)"
+page=$(topo_exec c1 curl -sS --max-time 10 --resolve "$ONION:80:$onion_a" "http://$ONION/" 2>&1)
+check ".onion: a connection to the virtual address fetches through Tor" \
+    "torsieve-uplink http 203.0.113.80:80" "$page"
+check ".onion: Tor was asked for the name, not the address" "$ONION 80" \
+    "$(stub_last host) $(stub_last port)"
+
+# ---------------------------------------------------------------- names
+# The client's resolver, as DHCP would set it: `ip netns exec` puts
+# /etc/netns/NAME/resolv.conf over /etc/resolv.conf inside the namespace.
+C1_NS=$(topo_ns c1)
+mkdir -p "/etc/netns/$C1_NS" && echo "nameserver 203.0.113.53" >"/etc/netns/$C1_NS/resolv.conf"
+drop_resolv() { rm -rf "/etc/netns/$C1_NS"; rmdir /etc/netns 2>/dev/null; }
+topo_on_down drop_resolv
+page=$(topo_exec c1 curl -sS --max-time 10 http://www.example.test/ 2>&1)
+check "names: curl http://www.example.test/ works (resolved by torsieve)" \
+    "torsieve-uplink http 203.0.113.80:80" "$page"
+check "names: Tor was asked to connect to the name the address was resolved from" \
+    "www.example.test 80" "$(stub_last host) $(stub_last port)"
+
+# ---------------------------------------------------------------- block
+check "block: a dns-block name: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
+    "$(dq c1 203.0.113.53 blocked.example A)"
+check "block: a name under it too" "NXDOMAIN - 203.0.113.53" \
+    "$(dq c1 203.0.113.53 ads.blocked.example AAAA)"
+check "block: counted, never asked of Tor" "2 0" \
+    "$(counter dns blocked) $(stub_count 'blocked.example')"
+
+# ---------------------------------------------------------------- caps
+out=$(topo_exec c1 "$PY" "$HERE/relay_client.py" many 203.0.113.53 53 3 0.5)
+check "caps: past dns-tcp-connections a reset" "open open ECONNRESET" \
+    "$(sed 's/ \(open\|ECONNREFUSED\|ECONNRESET\)$/ ECONNRESET/' <<<"$out")"
+check "counters: tcp_over" "1" "$(counter dns tcp_over)"
+
+# ---------------------------------------------------------------- leaks
+topo_capture_stop
+check "leaks: nothing from a client reached the uplink" "0" "$(topo_count_leaks "$TOPO_PCAP")"
+stop_torsieve
+check "torsieve stopped cleanly (exit status; no sanitizer report)" "0 0" \
+    "$TORSIEVE_RC $(grep -c 'Sanitizer\|runtime error' "$WORK/torsieve.log")"
+topo_down
+rm -rf "$WORK"
+finish
