@@ -805,8 +805,8 @@ def check_policy_cli(ts, pcaps):
             f.write("list web = { 80, 443 }\ndivert tcp to port $web\ndns udp to port 53\n")
 
         r = run([ts, "check", "-c", bad])
-        want = f"{bad}:3:1: expected 'set', 'list' or an action (drop, reject, pass, divert, " \
-               f"dns), found 'dorp'"
+        want = f"{bad}:3:1: expected 'set', 'list', 'dns-block' or an action (drop, reject, pass, " \
+               f"divert, dns), found 'dorp'"
         report("check: a bad policy exits 2 with FILE:LINE:COL", r.returncode == 2 and
                r.stderr.strip() == want and not r.stdout, f"exit {r.returncode} {r.stderr!r}")
         r = run([ts, "replay", "-c", bad, "--json", some])

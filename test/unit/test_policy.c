@@ -25,8 +25,8 @@ static void test_errors_name_the_place(void)
 		const char *want; /* the whole message after "t.conf:" */
 	} cases[] = {
 	        {"frob all\n",
-	         "1:1: expected 'set', 'list' or an action (drop, reject, pass, divert, "
-	         "dns), found 'frob'"},
+	         "1:1: expected 'set', 'list', 'dns-block' or an action (drop, reject, pass, "
+	         "divert, dns), found 'frob'"},
 	        {"drop\n",
 	         "1:5: expected a match, or 'all' to match every packet, found end of line"},
 	        {"drop all\ndrop to 10.0.0.1/33\n",
@@ -82,7 +82,10 @@ static void test_errors_name_the_place(void)
 	                          "dns-port, route-table, reject-rate, fast-path, relay, "
 	                          "tor-socks, isolation, pending-syns, pending-syns-per-client, "
 	                          "syn-timeout, relay-connections, relay-connections-per-client, "
-	                          "relay-idle, relay-buffer, tor-retry), found 'frobs'"},
+	                          "relay-idle, relay-buffer, tor-retry, dns-service, tor-dns, "
+	                          "dns-automap, dns-virtual, dns-map, dns-map-idle, dns-cache, "
+	                          "dns-ttl-min, dns-ttl-max, dns-pending, dns-timeout, "
+	                          "dns-tcp-connections, dns-block-answer), found 'frobs'"},
 	        {"set defrag-overlap last\n", "1:20: expected first or drop, found 'last'"},
 	        {"set defrag-timeout 3601\n",
 	         "1:20: expected a timeout in seconds from 1 to 3600, found '3601'"},
@@ -560,6 +563,53 @@ static void test_settings_and_lists(void)
 		CHECK_EQ_INT(r->tor_retry, 2);
 		ts_policy_free(p);
 	}
+	p = parse("set dns-service off\nset tor-dns 127.0.0.1:5353\nset dns-automap on\n"
+	          "set dns-virtual 100.64.0.0/10 fd00:1:2::/48\nset dns-map 10\nset dns-map-idle "
+	          "120\n"
+	          "set dns-cache 0\nset dns-ttl-min 5\nset dns-ttl-max 50\nset dns-pending 7\n"
+	          "set dns-timeout 3\nset dns-tcp-connections 4\nset dns-block-answer 0.0.0.0 ::1\n"
+	          "dns-block { Ads.Example, b.test }\ndns-block ads.example\nlist l = { c.test }\n"
+	          "dns-block $l\n",
+	          err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		const struct ts_dns_config *d = &p->gateway.dns;
+		CHECK(!d->enabled);
+		CHECK(d->use_dnsport);
+		CHECK_EQ_INT(d->dnsport.port, 5353);
+		CHECK(d->automap);
+		CHECK_EQ_INT(d->virtual4.addr[0], 100);
+		CHECK_EQ_INT(d->virtual4.len, 10);
+		CHECK_EQ_INT(d->virtual6.len, 48);
+		CHECK_EQ_INT(d->map_size, 10);
+		CHECK_EQ_INT(d->map_idle, 120);
+		CHECK_EQ_INT(d->cache_size, 0);
+		CHECK_EQ_INT(d->ttl_min, 5);
+		CHECK_EQ_INT(d->ttl_max, 50);
+		CHECK_EQ_INT(d->pending, 7);
+		CHECK_EQ_INT(d->timeout, 3);
+		CHECK_EQ_INT(d->tcp_connections, 4);
+		CHECK(d->block_sinkhole && d->has_sinkhole4 && d->has_sinkhole6);
+		CHECK_EQ_INT(d->sinkhole6[15], 1);
+		/* lower case, sorted, once each */
+		CHECK_EQ_INT(p->dns_block_count, 3);
+		CHECK_EQ_STR(p->dns_block[0], "ads.example");
+		CHECK(ts_policy_name_blocked(p, "ads.example"));
+		CHECK(ts_policy_name_blocked(p, "x.y.ads.example"));
+		CHECK(ts_policy_name_blocked(p, "c.test"));
+		CHECK(!ts_policy_name_blocked(p, "bads.example"));
+		CHECK(!ts_policy_name_blocked(p, "example"));
+		CHECK(!ts_policy_name_blocked(p, "test"));
+		ts_policy_free(p);
+	}
+	p = parse("drop all\n", err, sizeof(err));
+	if (p) {
+		CHECK(p->gateway.dns.enabled);
+		CHECK(!p->gateway.dns.use_dnsport);
+		CHECK_EQ_INT(p->gateway.dns.virtual4.addr[1], 192);
+		CHECK(!ts_policy_name_blocked(p, "anything.example"));
+		ts_policy_free(p);
+	}
 	p = parse("drop all\n", err, sizeof(err));
 	if (p) {
 		const struct ts_relay_config *r = &p->gateway.relay;
@@ -603,6 +653,21 @@ static void test_settings_and_lists(void)
 	         "t.conf:1:25: expected an epoch in seconds from 60 to 604800, found '5'"},
 	        {"set relay-buffer 2M\n",
 	         "t.conf:1:18: expected a size from 4K to 1M such as 64K, found '2M'"},
+	        {"dns-block { bad..name }\n",
+	         "t.conf:1:13: expected a DNS name such as ads.example, found 'bad..name'"},
+	        {"set dns-virtual 10.0.0.0/31\n",
+	         "t.conf:1:17: expected an IPv4 prefix from /8 to /30, found '10.0.0.0/31'"},
+	        {"set dns-virtual 10.0.0.0/8 10.1.0.0/16\n",
+	         "t.conf:1:28: expected one prefix per family, found '10.1.0.0/16'"},
+	        {"set dns-block-answer 0.0.0.0 0.0.0.1\n",
+	         "t.conf:1:30: expected nxdomain, or one sinkhole address per family such as "
+	         "0.0.0.0 "
+	         "::, found '0.0.0.1'"},
+	        {"set tor-dns 127.0.0.1\n",
+	         "t.conf:1:13: expected off, or Tor's DNSPort such as 127.0.0.1:5353, found "
+	         "'127.0.0.1'"},
+	        {"set dns-ttl-min 10\nset dns-ttl-max 5\n",
+	         "t.conf:3:1: expected dns-ttl-min (10) at most dns-ttl-max (5), found more"},
 	        {"set pending-syns 0\n",
 	         "t.conf:1:18: expected a number of SYNs from 1 to 65536, found '0'"},
 	        {"set interface this-name-is-far-too-long\n",
