@@ -259,7 +259,7 @@ kill -HUP "$TORSIEVE_PID"
 topo_wait_until 5 "refusal" grep -q "reload refused" "$TOPO_DIR/torsieve.log" &&
     pass "reload: a broken policy is refused, naming the place" ||
     fail "reload: a broken policy is refused" "$(tail -2 "$TOPO_DIR/torsieve.log")"
-grep -q "torsieve.conf:13:1: expected" "$TOPO_DIR/torsieve.log" ||
+grep -q "torsieve.conf:$(wc -l <"$CONF"):1: expected" "$TOPO_DIR/torsieve.log" ||
     fail "reload: the refusal names FILE:LINE:COL" "$(grep refused "$TOPO_DIR/torsieve.log")"
 check "reload: the old policy still diverts" "torsieve-tproxy 203.0.113.80 80" \
     "$(probe banner 203.0.113.80 80)"
