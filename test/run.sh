@@ -89,6 +89,7 @@ counted "netns topology" test/netns/test_topology.sh
 counted "inline gateway" env TORSIEVE="$TS" test/netns/test_inline.sh
 counted "leak battery" env TORSIEVE="$TS" test/netns/leak_battery.sh
 counted "relay (SOCKS stubs)" env TORSIEVE="$TS" test/netns/test_relay.sh
+counted "DNS (SOCKS stub)" env TORSIEVE="$TS" test/netns/test_dns.sh
 counted "private Tor network" test/tor/test_tornet.sh
 counted "relay through Tor" env TORSIEVE="$TS" test/tor/test_relay_tor.sh
 
