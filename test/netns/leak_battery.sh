@@ -10,9 +10,11 @@
 #              (SIGHUP every 0.1 s, alternating two policies)
 #   traffic    nmap SYN scan, nmap UDP scan, hping3 ICMP, UDP, IP fragments
 #              (UDP and TCP), odd TCP flags (Xmas, SYN+FIN, null), IPv6 (nmap
-#              SYN scan, UDP, ping), UDP 443, DNS to an uplink resolver (UDP and
-#              TCP, IPv4 and IPv6), FIN/RST/ACK of connections the gateway never
-#              saw (state lost in a restart), and packets with a forged outside
+#              SYN scan, UDP, ping), UDP 443, DNS to uplink resolvers and to any
+#              address (UDP and TCP, IPv4 and IPv6; A, AAAA, MX, TXT, .onion, PTR:
+#              answered by torsieve's DNS service through a SOCKS stand-in),
+#              FIN/RST/ACK of connections the gateway never saw (state lost in
+#              a restart), and packets with a forged outside
 #              source (whose answers must not reach the uplink either)
 #
 # The gateway forwards (ip_forward=1): only torsieve's rules stand between
@@ -49,7 +51,7 @@ list gateway = { 192.0.2.1, 2001:db8:1::1 }
 pass icmp6 icmp-type { 133, 135, 136 }
 pass tcp to \$gateway port 9050
 divert tcp to port { 80, 443 }
-dns udp to port 53
+dns proto { tcp, udp } to port 53
 reject udp to port 443 with port-unreachable
 drop all
 EOF
@@ -136,7 +138,12 @@ traffic() { # NAME
     dns)
         in_c1 dig +time=1 +tries=1 @203.0.113.53 www.example.test
         in_c1 dig +tcp +time=1 +tries=1 @203.0.113.53 www.example.test
-        in_c1 dig +time=1 +tries=1 @2001:db8:3::53 www.example.test AAAA ;;
+        in_c1 dig +time=1 +tries=1 @2001:db8:3::53 www.example.test AAAA
+        # any resolver address, other types, a .onion name, a PTR
+        in_c1 dig +time=1 +tries=1 @203.0.113.99 www.example.test MX
+        in_c1 dig +tcp +time=1 +tries=1 @2001:db8:3::99 example.test TXT
+        in_c1 dig +time=1 +tries=1 @203.0.113.53 duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion
+        in_c1 dig +time=1 +tries=1 @203.0.113.53 -x 203.0.113.80 ;;
     lost-state) in_c1 "$PY" -c '
 import logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
