@@ -175,10 +175,12 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 	        "\"syn_replaced\":%llu,"
 	        "\"syn_opened\":%llu,\"syn_refused\":%llu,\"syn_timeout\":%llu,"
 	        "\"syn_no_tor\":%llu,\"syn_broken\":%llu,\"syn_accept_first\":%llu,"
-	        "\"syn_over_connections\":%llu,\"tor_replies\":{",
+	        "\"syn_over_connections\":%llu,\"syn_unknown_name\":%llu,\"by_name\":%llu,"
+	        "\"tor_replies\":{",
 	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_replaced),
 	        U(st.syn_opened), U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor),
-	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections));
+	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections),
+	        U(st.syn_unknown_name), U(st.by_name));
 	bool first = true;
 	for (int code = 0; code < 256; code++)
 		if (st.tor_replies[code]) {
@@ -219,10 +221,12 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 	        "relay       SYNs: %llu held (+%llu copies, %llu copies dropped, %llu replaced), "
 	        "%llu opened, "
 	        "%llu refused by Tor, %llu timed out, %llu without Tor, %llu SOCKS failures, "
-	        "%llu accepted first, %llu over relay-connections\n",
+	        "%llu accepted first, %llu over relay-connections, %llu to forgotten virtual "
+	        "addresses; %llu CONNECTs by name\n",
 	        U(st.syn_held), U(st.syn_copies), U(st.syn_copies_lost), U(st.syn_replaced),
 	        U(st.syn_opened), U(st.syn_refused), U(st.syn_timeout), U(st.syn_no_tor),
-	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections));
+	        U(st.syn_broken), U(st.syn_accept_first), U(st.syn_over_connections),
+	        U(st.syn_unknown_name), U(st.by_name));
 	fprintf(f,
 	        "relay       connections: %llu accepted, %llu paired, %llu opened after, %llu over "
 	        "the caps, %llu at EMFILE, %llu failed; %u open, %u pending, %u clients; bytes: "

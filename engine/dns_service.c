@@ -579,6 +579,10 @@ static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t l
 		for (uint8_t i = 0; i < e->count; i++) {
 			rr[i] = (struct ts_dns_rr){.type = q->qtype, .ttl = left};
 			memcpy(rr[i].addr, e->addr[i], 16);
+			/* the name a client just looked up is the one it is about
+			 * to connect to, if another name shares the address */
+			if (ds->names)
+				ts_name_map_note(ds->names, q->name, family, e->addr[i], left, now);
 		}
 		answer(ds, qr, e->rcode, rr, e->count);
 		return;

@@ -151,6 +151,14 @@ enum ts_socks5_parse ts_socks5_parse_reply(const uint8_t *p, size_t len, uint8_t
 		return TS_SOCKS5_NEED_MORE;
 	size_t need, off = 4;
 	switch (p[3]) {
+	case 0:
+		/* Tor answers a failed RESOLVE with address type 0 and six zero
+		 * bytes (tor 0.4.9, checked): no address, the length of IPv4's.
+		 * Only a failure may come without an address. */
+		if (len >= 2 && p[1] == 0)
+			return TS_SOCKS5_BAD;
+		need = 4 + 4 + 2;
+		break;
 	case ATYP_IPV4:
 		need = 4 + 4 + 2;
 		break;
@@ -169,7 +177,9 @@ enum ts_socks5_parse ts_socks5_parse_reply(const uint8_t *p, size_t len, uint8_t
 	if (len < need)
 		return TS_SOCKS5_NEED_MORE;
 	memset(bound, 0, sizeof(*bound));
-	if (p[3] == ATYP_IPV4) {
+	if (p[3] == 0) {
+		bound->family = 0; /* no address */
+	} else if (p[3] == ATYP_IPV4) {
 		bound->family = 4;
 		memcpy(bound->addr, p + off, 4);
 	} else if (p[3] == ATYP_IPV6) {

@@ -228,7 +228,9 @@ static bool read_nothing(struct ts_socks_client *c, int64_t now)
 	size_t want = 2; /* the method choice, the RFC 1929 status */
 	if (c->step == REPLY && c->in_len >= 5) {
 		/* the reply's length is known from its fifth byte on */
-		size_t full = c->in[3] == 1 ? 10 : c->in[3] == 4 ? 22 : 7 + (size_t)c->in[4];
+		size_t full = c->in[3] == 1 || c->in[3] == 0 ? 10
+		              : c->in[3] == 4                ? 22
+		                                             : 7 + (size_t)c->in[4];
 		want = full < sizeof(c->in) ? full : sizeof(c->in);
 	} else if (c->step == REPLY) {
 		want = 5;

@@ -92,6 +92,7 @@ counted "relay (SOCKS stubs)" env TORSIEVE="$TS" test/netns/test_relay.sh
 counted "DNS (SOCKS stub)" env TORSIEVE="$TS" test/netns/test_dns.sh
 counted "private Tor network" test/tor/test_tornet.sh
 counted "relay through Tor" env TORSIEVE="$TS" test/tor/test_relay_tor.sh
+counted "DNS through Tor" env TORSIEVE="$TS" test/tor/test_dns_tor.sh
 
 echo "== fuzz corpora (plain replay, ASan+UBSan)"
 for h in fuzz/fuzz_*.c; do

@@ -88,6 +88,16 @@ static void test_replies(void)
 	CHECK_EQ_INT(ts_socks5_parse_reply(bad_rsv, 3, &code, &bound, &used), TS_SOCKS5_BAD);
 	static const uint8_t bad_atyp[] = {5, 0, 0, 9};
 	CHECK_EQ_INT(ts_socks5_parse_reply(bad_atyp, 4, &code, &bound, &used), TS_SOCKS5_BAD);
+	/* Tor's failed RESOLVE: address type 0, six zero bytes; a success
+	 * without an address is not a reply */
+	static const uint8_t no_addr[] = {5, 4, 0, 0, 0, 0, 0, 0, 0, 0};
+	CHECK_EQ_INT(ts_socks5_parse_reply(no_addr, 9, &code, &bound, &used), TS_SOCKS5_NEED_MORE);
+	CHECK_EQ_INT(ts_socks5_parse_reply(no_addr, 10, &code, &bound, &used), TS_SOCKS5_DONE);
+	CHECK_EQ_INT(code, 4);
+	CHECK_EQ_INT(used, 10);
+	CHECK_EQ_INT(bound.family, 0);
+	static const uint8_t ok_no_addr[] = {5, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	CHECK_EQ_INT(ts_socks5_parse_reply(ok_no_addr, 10, &code, &bound, &used), TS_SOCKS5_BAD);
 	static const uint8_t nul_name[] = {5, 0, 0, 3, 2, 'a', 0, 0, 80};
 	CHECK_EQ_INT(ts_socks5_parse_reply(nul_name, sizeof(nul_name), &code, &bound, &used),
 	             TS_SOCKS5_BAD);
