@@ -875,23 +875,8 @@ struct ts_dns_service *ts_dns_service_open(const struct ts_dns_config *cfg, uint
 		}
 	}
 	if (cfg->use_dnsport) {
-		const struct ts_tor_endpoint *ep = &cfg->dnsport;
 		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof(ss));
-		socklen_t sl;
-		if (ep->family == 6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			s6->sin6_family = AF_INET6;
-			memcpy(&s6->sin6_addr, ep->addr, 16);
-			s6->sin6_port = htons(ep->port);
-			sl = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			s4->sin_family = AF_INET;
-			memcpy(&s4->sin_addr, ep->addr, 4);
-			s4->sin_port = htons(ep->port);
-			sl = sizeof(*s4);
-		}
+		socklen_t sl = ts_tor_endpoint_sockaddr(&cfg->dnsport, &ss);
 		ds->upstream = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (ds->upstream < 0 || connect(ds->upstream, (struct sockaddr *)&ss, sl) < 0) {
 			snprintf(err, errlen, "dns: cannot reach tor-dns: %s", strerror(errno));

@@ -1090,17 +1090,43 @@ static bool parse_tor_endpoint(const struct ts_token *t, struct ts_tor_endpoint 
 	return true;
 }
 
+/* A setting that is one number, stored as a uint32_t at offset in a
+ * settings struct. */
+struct number_setting {
+	const char *name;
+	size_t offset;
+	unsigned long min, max;
+	const char *what;
+};
+
+/* When the current word names one of table's settings, read its number
+ * into base; *matched says whether it did. */
+static bool parse_number_setting(struct parser *ps, const struct number_setting *table, size_t n,
+                                 void *base, bool *matched)
+{
+	*matched = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!ts_tok_is(cur(ps), table[i].name))
+			continue;
+		*matched = true;
+		next(ps);
+		unsigned long v;
+		if (!token_number(ps, table[i].min, table[i].max, table[i].what, &v))
+			return false;
+		uint32_t u = (uint32_t)v;
+		memcpy((char *)base + table[i].offset, &u, sizeof(u));
+		next(ps);
+		return true;
+	}
+	return true;
+}
+
 /* The relay's settings (struct ts_relay_config). Unlike the others some
  * take several words, so this leaves the parser after the last one. */
 static bool parse_relay_set(struct parser *ps, bool *known)
 {
 	struct ts_relay_config *r = &ps->p->gateway.relay;
-	static const struct {
-		const char *name;
-		size_t offset;
-		unsigned long min, max;
-		const char *what;
-	} numbers[] = {
+	static const struct number_setting numbers[] = {
 	        {"pending-syns", offsetof(struct ts_relay_config, pending_syns), 1, 65536,
 	         "a number of SYNs from 1 to 65536"},
 	        {"pending-syns-per-client", offsetof(struct ts_relay_config, pending_per_client), 1,
@@ -1118,18 +1144,11 @@ static bool parse_relay_set(struct parser *ps, bool *known)
 	         "a time in seconds from 1 to 3600"},
 	};
 	*known = true;
-	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
-		if (!ts_tok_is(cur(ps), numbers[i].name))
-			continue;
-		next(ps);
-		unsigned long v;
-		if (!token_number(ps, numbers[i].min, numbers[i].max, numbers[i].what, &v))
-			return false;
-		uint32_t u = (uint32_t)v;
-		memcpy((char *)r + numbers[i].offset, &u, sizeof(u));
-		next(ps);
-		return true;
-	}
+	bool matched;
+	bool ok = parse_number_setting(ps, numbers, sizeof(numbers) / sizeof(numbers[0]), r,
+	                               &matched);
+	if (matched)
+		return ok;
 	if (ts_tok_is(cur(ps), "relay")) {
 		next(ps);
 		if (ts_tok_is(cur(ps), "on"))
@@ -1284,12 +1303,7 @@ static void finish_dns_block(struct ts_policy *p)
 static bool parse_dns_set(struct parser *ps, bool *known)
 {
 	struct ts_dns_config *d = &ps->p->gateway.dns;
-	static const struct {
-		const char *name;
-		size_t offset;
-		unsigned long min, max;
-		const char *what;
-	} numbers[] = {
+	static const struct number_setting numbers[] = {
 	        {"dns-map", offsetof(struct ts_dns_config, map_size), 1, 1u << 20,
 	         "a number of names from 1 to 1048576"},
 	        {"dns-map-idle", offsetof(struct ts_dns_config, map_idle), 60, 86400 * 7,
@@ -1308,18 +1322,11 @@ static bool parse_dns_set(struct parser *ps, bool *known)
 	         "a number of connections from 1 to 65536"},
 	};
 	*known = true;
-	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
-		if (!ts_tok_is(cur(ps), numbers[i].name))
-			continue;
-		next(ps);
-		unsigned long v;
-		if (!token_number(ps, numbers[i].min, numbers[i].max, numbers[i].what, &v))
-			return false;
-		uint32_t u = (uint32_t)v;
-		memcpy((char *)d + numbers[i].offset, &u, sizeof(u));
-		next(ps);
-		return true;
-	}
+	bool matched;
+	bool ok = parse_number_setting(ps, numbers, sizeof(numbers) / sizeof(numbers[0]), d,
+	                               &matched);
+	if (matched)
+		return ok;
 	if (ts_tok_is(cur(ps), "dns-service") || ts_tok_is(cur(ps), "dns-automap")) {
 		bool *flag = ts_tok_is(cur(ps), "dns-service") ? &d->enabled : &d->automap;
 		next(ps);

@@ -405,6 +405,29 @@ static bool dest_of(struct ts_relay *r, const struct tuple *t, int64_t now,
 	return true;
 }
 
+/* A SOCKS CONNECT to to for client c (mac: its MAC, when known), on its
+ * Tor instance with its isolation token; done(ctx, ...) gets the answer. */
+static struct ts_socks_client *ask_tor(struct ts_relay *r, const struct client *c,
+                                       const uint8_t *mac, const struct ts_socks5_addr *to,
+                                       ts_socks_done_fn done, void *ctx, int64_t now,
+                                       enum ts_socks_outcome *why)
+{
+	char user[TS_SOCKS5_CRED_MAX + 1];
+	uint8_t key[17];
+	size_t keylen;
+	client_token(r, c, mac, to->port, user, sizeof(user), key, &keylen);
+	struct ts_socks_request req = {
+	        .key = key,
+	        .keylen = keylen,
+	        .user = user,
+	        .timeout_sec = r->cfg.syn_timeout,
+	        .done = done,
+	        .ctx = ctx,
+	        .to = *to,
+	};
+	return ts_socks_connect(r->base, r->pool, &req, now, why);
+}
+
 static bool over_connections(const struct ts_relay *r, const struct client *c)
 {
 	return c->held + c->conns >= r->cfg.connections_per_client ||
@@ -508,23 +531,10 @@ enum ts_relay_syn ts_relay_syn(struct ts_relay *r, const struct ts_packet *pkt,
 	*slot = p;
 	keep_copy(p, pkt);
 
-	char user[TS_SOCKS5_CRED_MAX + 1];
-	uint8_t key[17];
-	size_t keylen;
-	/* the SYN's own MAC: whoever sent it owns this connection */
-	client_token(r, c, d->has_mac ? d->src_mac : NULL, t.dport, user, sizeof(user), key,
-	             &keylen);
-	struct ts_socks_request req = {
-	        .key = key,
-	        .keylen = keylen,
-	        .user = user,
-	        .timeout_sec = r->cfg.syn_timeout,
-	        .done = on_pending_answer,
-	        .ctx = p,
-	        .to = to,
-	};
 	enum ts_socks_outcome why;
-	p->socks = ts_socks_connect(r->base, r->pool, &req, now, &why);
+	/* the SYN's own MAC: whoever sent it owns this connection */
+	p->socks =
+	        ask_tor(r, c, d->has_mac ? d->src_mac : NULL, &to, on_pending_answer, p, now, &why);
 	if (!p->socks) {
 		if (why == TS_SOCKS_NO_TOR) {
 			r->st.syn_no_tor++;
@@ -855,26 +865,14 @@ static void accepted(struct ts_relay *r, int cfd, const struct sockaddr_storage 
 		return;
 	}
 	int64_t now = ts_monotonic_usec();
-	char user[TS_SOCKS5_CRED_MAX + 1];
-	uint8_t key[17];
-	size_t keylen;
-	client_token(r, cl, cl->has_mac ? cl->mac : NULL, t.dport, user, sizeof(user), key,
-	             &keylen);
-	struct ts_socks_request req = {
-	        .key = key,
-	        .keylen = keylen,
-	        .user = user,
-	        .timeout_sec = r->cfg.syn_timeout,
-	        .done = on_conn_answer,
-	        .ctx = c,
-	};
-	if (!dest_of(r, &t, now, &req.to)) {
+	struct ts_socks5_addr to;
+	if (!dest_of(r, &t, now, &to)) {
 		r->st.syn_unknown_name++;
 		conn_close(c, TS_RELAY_CLOSE_TOR_REFUSED, true, false);
 		return;
 	}
 	enum ts_socks_outcome why;
-	c->socks = ts_socks_connect(r->base, r->pool, &req, now, &why);
+	c->socks = ask_tor(r, cl, cl->has_mac ? cl->mac : NULL, &to, on_conn_answer, c, now, &why);
 	if (!c->socks) {
 		if (why == TS_SOCKS_NO_TOR)
 			log_no_tor(r, now);

@@ -105,23 +105,8 @@ static bool try_instance(struct ts_socks_client *c, int64_t now)
 		c->instance = ts_tor_pool_pick(c->pool, c->key, c->keylen, now, c->tried);
 		if (c->instance < 0)
 			return false;
-		const struct ts_tor_endpoint *ep = &c->pool->ep[c->instance];
 		struct sockaddr_storage ss;
-		socklen_t sl;
-		memset(&ss, 0, sizeof(ss));
-		if (ep->family == 6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			s6->sin6_family = AF_INET6;
-			memcpy(&s6->sin6_addr, ep->addr, 16);
-			s6->sin6_port = htons(ep->port);
-			sl = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			s4->sin_family = AF_INET;
-			memcpy(&s4->sin_addr, ep->addr, 4);
-			s4->sin_port = htons(ep->port);
-			sl = sizeof(*s4);
-		}
+		socklen_t sl = ts_tor_endpoint_sockaddr(&c->pool->ep[c->instance], &ss);
 		c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->fd < 0)
 			return false;

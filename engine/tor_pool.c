@@ -1,5 +1,7 @@
 /* Choosing a Tor instance for a client (tor_pool.h says how and why). */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,6 +76,23 @@ void ts_tor_pool_answered(struct ts_tor_pool *p, int i)
 		return;
 	p->st[i].streams++;
 	p->st[i].down_until = 0;
+}
+
+unsigned ts_tor_endpoint_sockaddr(const struct ts_tor_endpoint *ep, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ep->family == 6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, ep->addr, 16);
+		s6->sin6_port = htons(ep->port);
+		return sizeof(*s6);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	memcpy(&s4->sin_addr, ep->addr, 4);
+	s4->sin_port = htons(ep->port);
+	return sizeof(*s4);
 }
 
 void ts_tor_endpoint_text(const struct ts_tor_endpoint *ep, char *buf, size_t len)

@@ -43,6 +43,10 @@ void ts_tor_pool_failed(struct ts_tor_pool *p, int i, int64_t now_usec);
 /* Instance i answered: it is in use again. */
 void ts_tor_pool_answered(struct ts_tor_pool *p, int i);
 
+struct sockaddr_storage;
+/* The endpoint as a socket address; returns its length. */
+unsigned ts_tor_endpoint_sockaddr(const struct ts_tor_endpoint *ep, struct sockaddr_storage *ss);
+
 /* "127.0.0.1:9050" or "[::1]:9050" */
 void ts_tor_endpoint_text(const struct ts_tor_endpoint *ep, char *buf, size_t len);
 

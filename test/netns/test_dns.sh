@@ -67,14 +67,6 @@ gw_setup() {
     topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
 }
 
-stop_torsieve() {
-    [[ -n ${TORSIEVE_PID:-} ]] || return 0
-    kill -TERM "$TORSIEVE_PID" 2>/dev/null
-    wait "$TORSIEVE_PID" 2>/dev/null
-    TORSIEVE_RC=$?
-    TORSIEVE_PID=
-    cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
-}
 
 TORSIEVE_PID=
 TOPO_GW_SETUP=gw_setup
@@ -89,61 +81,33 @@ topo_on_down stop_torsieve
 topo_forwarding on
 topo_capture_start uplink
 
-counter() { # PATH...: a counter from a fresh SIGUSR1 report
-    local before
-    before=$(grep -c '"queue"' "$TOPO_DIR/torsieve.log")
-    kill -USR1 "$TORSIEVE_PID"
-    topo_wait_until 5 "counters" \
-        bash -c "(( \$(grep -c '\"queue\"' '$TOPO_DIR/torsieve.log') > $before ))" || return
-    grep '"queue"' "$TOPO_DIR/torsieve.log" | tail -1 | sed 's/^[^{]*//' |
-        "$PY" -c 'import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1:]:
-    v = v.get(k, 0) if isinstance(v, dict) else 0
-print(v)' "$@"
-}
 stub_count() { grep -c "$1" "$WORK/socks.log"; }
 stub_last() { tail -1 "$WORK/socks.log" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
-# dq CLIENT SERVER NAME TYPE [dig options]: "STATUS ANSWERS FROM" where
-# ANSWERS is the records' data joined by commas and FROM the server dig
-# says answered (dig refuses an answer from another address)
-dq() {
-    local c=$1 server=$2 name=$3 type=$4
-    shift 4
-    topo_exec "$c" dig +time=2 +tries=1 "$@" "@$server" "$name" "$type" 2>&1 | awk '
-        /status:/ { s = $6; sub(",", "", s) }
-        /^;; ANSWER SECTION:/ { a = 1; next }
-        a && /^$/ { a = 0 }
-        a && !/^;/ { ans = ans (ans ? "," : "") $NF }
-        /^;; SERVER:/ { split($3, f, "#"); from = f[1] }
-        /timed out|no servers could be reached/ { s = "TIMEOUT" }
-        END { print (s ? s : "NONE"), (ans ? ans : "-"), (from ? from : "-") }'
-}
 
 # ---------------------------------------------------------------- answers
 check "answers: A through Tor, from the resolver asked" "NOERROR 203.0.113.80 203.0.113.53" \
-    "$(dq c1 203.0.113.53 www.example.test A)"
+    "$(dig_answer c1 203.0.113.53 www.example.test A)"
 check "answers: the RESOLVE named the query and carried the client's token" \
     "www.example.test torsieve ip $(topo_client_ip4 1)" "$(stub_last host) $(stub_last user)"
 resolves=$(stub_count '"resolve"')
 check "answers: any resolver address is answered as itself" "NOERROR 203.0.113.80 203.0.113.99" \
-    "$(dq c1 203.0.113.99 www.example.test A)"
+    "$(dig_answer c1 203.0.113.99 www.example.test A)"
 check "answers: the second time from the cache (no RESOLVE)" "$resolves" \
     "$(stub_count '"resolve"')"
 check "answers: over TCP" "NOERROR 203.0.113.80 203.0.113.53" \
-    "$(dq c1 203.0.113.53 www.example.test A +tcp)"
+    "$(dig_answer c1 203.0.113.53 www.example.test A +tcp)"
 check "answers: over IPv6, from the IPv6 resolver asked" "NOERROR 203.0.113.80 2001:db8:3::53" \
-    "$(dq c1 2001:db8:3::53 www.example.test A)"
+    "$(dig_answer c1 2001:db8:3::53 www.example.test A)"
 check "answers: AAAA through Tor" "NOERROR 2001:db8:3::80 203.0.113.53" \
-    "$(dq c1 203.0.113.53 v6.example.test AAAA)"
+    "$(dig_answer c1 203.0.113.53 v6.example.test AAAA)"
 check "answers: an A query Tor answers with IPv6: NODATA" "NOERROR - 203.0.113.53" \
-    "$(dq c1 203.0.113.53 v6.example.test A)"
+    "$(dig_answer c1 203.0.113.53 v6.example.test A)"
 check "answers: a name Tor cannot resolve: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
-    "$(dq c1 203.0.113.53 nowhere.example.test A)"
+    "$(dig_answer c1 203.0.113.53 nowhere.example.test A)"
 before=$(stub_count '"resolve"')
 check "answers: MX and TXT: NODATA, not NOTIMP" "NOERROR - 203.0.113.53 NOERROR - 203.0.113.53" \
-    "$(dq c1 203.0.113.53 www.example.test MX) $(dq c1 203.0.113.53 www.example.test TXT)"
+    "$(dig_answer c1 203.0.113.53 www.example.test MX) $(dig_answer c1 203.0.113.53 www.example.test TXT)"
 check "answers: other types never reach Tor" "$before" "$(stub_count '"resolve"')"
 formerr=$(topo_exec c1 "$PY" -c '
 import socket, struct
@@ -157,20 +121,20 @@ check "answers: a malformed query: FORMERR with its id, from the resolver asked"
     "4242 1 203.0.113.53" "$formerr"
 
 # ---------------------------------------------------------------- .onion
-read -r st onion_a from <<<"$(dq c1 203.0.113.53 "$ONION" A)"
+read -r st onion_a from <<<"$(dig_answer c1 203.0.113.53 "$ONION" A)"
 if [[ $st == NOERROR && $onion_a == 10.* ]]; then
     pass ".onion: a virtual address ($onion_a), without asking Tor"
 else
     fail ".onion: a virtual address" "$st $onion_a $from"
 fi
 check ".onion: the same address again" "NOERROR $onion_a 203.0.113.53" \
-    "$(dq c1 203.0.113.53 "$ONION" A)"
-read -r st onion_aaaa _ <<<"$(dq c1 203.0.113.53 "$ONION" AAAA)"
+    "$(dig_answer c1 203.0.113.53 "$ONION" A)"
+read -r st onion_aaaa _ <<<"$(dig_answer c1 203.0.113.53 "$ONION" AAAA)"
 [[ $st == NOERROR && $onion_aaaa == fd74:6f72:* ]] && pass ".onion: AAAA from the IPv6 range ($onion_aaaa)" ||
     fail ".onion: AAAA from the IPv6 range" "$st $onion_aaaa"
 IFS=. read -r o1 o2 o3 o4 <<<"$onion_a"
 check ".onion: PTR of the virtual address gives the name" "NOERROR $ONION. 203.0.113.53" \
-    "$(dq c1 203.0.113.53 "$o4.$o3.$o2.$o1.in-addr.arpa" PTR)"
+    "$(dig_answer c1 203.0.113.53 "$o4.$o3.$o2.$o1.in-addr.arpa" PTR)"
 page=$(topo_exec c1 curl -sS --max-time 10 --resolve "$ONION:80:$onion_a" "http://$ONION/" 2>&1)
 check ".onion: a connection to the virtual address fetches through Tor" \
     "torsieve-uplink http 203.0.113.80:80" "$page"
@@ -192,17 +156,17 @@ check "names: Tor was asked to connect to the name the address was resolved from
 
 # ---------------------------------------------------------------- block
 check "block: a dns-block name: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
-    "$(dq c1 203.0.113.53 blocked.example A)"
+    "$(dig_answer c1 203.0.113.53 blocked.example A)"
 check "block: a name under it too" "NXDOMAIN - 203.0.113.53" \
-    "$(dq c1 203.0.113.53 ads.blocked.example AAAA)"
+    "$(dig_answer c1 203.0.113.53 ads.blocked.example AAAA)"
 check "block: counted, never asked of Tor" "2 0" \
-    "$(counter dns blocked) $(stub_count 'blocked.example')"
+    "$(torsieve_counter dns blocked) $(stub_count 'blocked.example')"
 
 # ---------------------------------------------------------------- caps
 out=$(topo_exec c1 "$PY" "$HERE/relay_client.py" many 203.0.113.53 53 3 0.5)
 check "caps: past dns-tcp-connections a reset" "open open ECONNRESET" \
     "$(sed 's/ \(open\|ECONNREFUSED\|ECONNRESET\)$/ ECONNRESET/' <<<"$out")"
-check "counters: tcp_over" "1" "$(counter dns tcp_over)"
+check "counters: tcp_over" "1" "$(torsieve_counter dns tcp_over)"
 
 # ---------------------------------------------------------------- leaks
 topo_capture_stop

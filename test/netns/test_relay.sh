@@ -79,14 +79,6 @@ gw_setup() {
     topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
 }
 
-stop_torsieve() {
-    [[ -n ${TORSIEVE_PID:-} ]] || return 0
-    kill -TERM "$TORSIEVE_PID" 2>/dev/null
-    wait "$TORSIEVE_PID" 2>/dev/null
-    TORSIEVE_RC=$?
-    TORSIEVE_PID=
-    cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
-}
 
 TORSIEVE_PID=
 TOPO_GW_SETUP=gw_setup
@@ -108,21 +100,6 @@ C2=(topo_exec c2 "$PY" "$HERE/relay_client.py")
 H4=$TOPO_HTTP4
 H6=$TOPO_HTTP6
 
-# counter PATH...: the relay's counter at a JSON path, from a fresh SIGUSR1
-# report (e.g. counter relay syn_opened; counter relay tor_replies 0x05)
-counter() {
-    local before
-    before=$(grep -c '"queue"' "$TOPO_DIR/torsieve.log")
-    kill -USR1 "$TORSIEVE_PID"
-    topo_wait_until 5 "counters" \
-        bash -c "(( \$(grep -c '\"queue\"' '$TOPO_DIR/torsieve.log') > $before ))" || return
-    grep '"queue"' "$TOPO_DIR/torsieve.log" | tail -1 | sed 's/^[^{]*//' |
-        "$PY" -c 'import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1:]:
-    v = v.get(k, 0) if isinstance(v, dict) else 0
-print(v)' "$@"
-}
 
 # stub_field N FIELD: FIELD of the Nth-last SOCKS request the stubs logged
 stub_field() {
@@ -156,11 +133,11 @@ check "relay: the server saw the gateway, never the client" "0" \
 
 # A slow reader: while it reads nothing, what the relay moved stays near the
 # pipe and the sockets' buffers, far from the 16 MB asked for.
-sent_before=$(counter relay bytes_to_client)
+sent_before=$(torsieve_counter relay bytes_to_client)
 "${C1[@]}" http "$H4" 80 /bytes/16000000 3 >"$WORK/slow.out" &
 slow=$!
 sleep 2
-moved=$(($(counter relay bytes_to_client) - sent_before))
+moved=$(($(torsieve_counter relay bytes_to_client) - sent_before))
 wait $slow
 read -r what status len _ <"$WORK/slow.out"
 check "backpressure: the slow reader still gets every byte" "http 200 16000000" "$what $status $len"
@@ -186,7 +163,7 @@ else
 fi
 check "held SYN: one CONNECT for the SYN and its retransmission" "1" \
     "$(($(stub_count '"port": 443') - n_before))"
-copies=$(counter relay syn_copies)
+copies=$(torsieve_counter relay syn_copies)
 if ((copies >= 1)); then pass "held SYN: the retransmitted SYN was held with it ($copies)"; else
     fail "held SYN: the retransmitted SYN was held with it" "syn_copies $copies"; fi
 
@@ -213,15 +190,15 @@ if [[ $what == EHOSTUNREACH ]] && awk -v s="$secs" 'BEGIN { exit !(s >= 1.9 && s
 else
     fail "held SYN: no answer within syn-timeout is host unreachable" "$what after ${secs}s"
 fi
-check "counters: Tor's reply codes" "1 2 1 1" "$(counter relay tor_replies 0x05) \
-$(counter relay tor_replies 0x04) $(counter relay tor_replies 0xf0) $(counter relay tor_replies 0x03)"
-check "counters: the timeout" "1" "$(counter relay syn_timeout)"
+check "counters: Tor's reply codes" "1 2 1 1" "$(torsieve_counter relay tor_replies 0x05) \
+$(torsieve_counter relay tor_replies 0x04) $(torsieve_counter relay tor_replies 0xf0) $(torsieve_counter relay tor_replies 0x03)"
+check "counters: the timeout" "1" "$(torsieve_counter relay syn_timeout)"
 
 # A new SYN (new ISN) on a tuple whose SYN is held replaces it: the old
 # copies are dropped, never left in the kernel's queue (a stuck packet there
 # takes a queue slot for good).
 "${C1[@]}" newisn "$H4" 83 40555 3 >/dev/null
-check "held SYN: SYNs with a new ISN replace the held one" "2" "$(counter relay syn_replaced)"
+check "held SYN: SYNs with a new ISN replace the held one" "2" "$(torsieve_counter relay syn_replaced)"
 sleep 2.5 # syn-timeout 2: the last one is answered too
 queued=$(topo_exec gw awk '$1 == 7 { print $3 }' /proc/net/netfilter/nfnetlink_queue)
 check "held SYN: nothing left in the kernel's queue" "0" "$queued"
@@ -241,7 +218,7 @@ sleep 3.5
 "${C2[@]}" http "$H4" 80 / >/dev/null
 sleep 1.2
 if kill -0 "$TORSIEVE_PID" 2>/dev/null && ! grep -q "inconsistent tables" "$TOPO_DIR/torsieve.log"; then
-    pass "bookkeeping: the relay's tables stay consistent ($(counter relay clients) clients now)"
+    pass "bookkeeping: the relay's tables stay consistent ($(torsieve_counter relay clients) clients now)"
 else
     fail "bookkeeping: the relay's tables stay consistent" "$(grep -m1 "inconsistent tables" "$TOPO_DIR/torsieve.log")"
 fi
@@ -261,17 +238,17 @@ check "isolation: every connection of the client went to one instance" "$INSTANC
 out=$("${C1[@]}" parallel "$H4" 83 3)
 check "caps: past pending-syns-per-client the SYN is accepted first" \
     "EHOSTUNREACH EHOSTUNREACH open" "${out% *}"
-check "counters: syn_accept_first" "1" "$(counter relay syn_accept_first)"
+check "counters: syn_accept_first" "1" "$(torsieve_counter relay syn_accept_first)"
 # relay-connections-per-client 3
 out=$("${C1[@]}" many "$H4" 7 4 1)
 check "caps: past relay-connections-per-client a reset" "open open open ECONNREFUSED" "$out"
-check "counters: syn_over_connections" "1" "$(counter relay syn_over_connections)"
+check "counters: syn_over_connections" "1" "$(torsieve_counter relay syn_over_connections)"
 # relay-idle 4
-idle_before=$(counter relay closed idle)
+idle_before=$(torsieve_counter relay closed idle)
 out=$("${C1[@]}" eofecho "$H4" 7 10 6)
 if [[ $out != ok* ]]; then pass "caps: an idle connection is closed after relay-idle ($out)"; else
     fail "caps: an idle connection is closed after relay-idle" "$out"; fi
-check "counters: closed idle" "$((idle_before + 1))" "$(counter relay closed idle)"
+check "counters: closed idle" "$((idle_before + 1))" "$(torsieve_counter relay closed idle)"
 # Out of descriptors: a second torsieve started with a hard limit of what
 # it has open when idle plus 7 (this machine may not raise a hard limit). A
 # relayed connection takes 6 (its SOCKS socket, the accepted socket, two
@@ -295,7 +272,7 @@ out=$("${C2[@]}" many "$H4" 7 3 0.5)
 check "EMFILE: the first fits, the second is reset after its handshake, the third at once" \
     "open reset ECONNREFUSED" "$(sed 's/ \(open\|ECONNRESET\) / reset /' <<<"$out")"
 check "EMFILE: the reserved descriptor took one off the backlog; a SYN without a socket reset" \
-    "1 1" "$(counter relay emfile) $(counter relay syn_broken)"
+    "1 1" "$(torsieve_counter relay emfile) $(torsieve_counter relay syn_broken)"
 sleep 1
 read -r what status _ <<<"$("${C2[@]}" http "$H4" 80 /)"
 check "EMFILE: after they closed, the relay works again" "http 200" "$what $status"
@@ -313,7 +290,7 @@ check "failover: through the other instance" "$([[ $INSTANCE1 == A ]] && echo B 
 kill "$STUB_A" "$STUB_B" 2>/dev/null
 within_second "failover: no instance left: refused at once" ECONNREFUSED \
     "$("${C1[@]}" connect "$H4" 80)"
-if (($(counter relay syn_no_tor) >= 1)); then pass "counters: syn_no_tor"; else
+if (($(torsieve_counter relay syn_no_tor) >= 1)); then pass "counters: syn_no_tor"; else
     fail "counters: syn_no_tor" "0"; fi
 
 # ---------------------------------------------------------------- leaks

@@ -53,14 +53,6 @@ drop all
 EOF
 
 TORSIEVE_PID=
-stop_torsieve() {
-    [[ -n ${TORSIEVE_PID:-} ]] || return 0
-    kill -TERM "$TORSIEVE_PID" 2>/dev/null
-    wait "$TORSIEVE_PID" 2>/dev/null
-    TORSIEVE_RC=$?
-    TORSIEVE_PID=
-    cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
-}
 C1_NS=
 drop_resolv() { [[ -n $C1_NS ]] && rm -rf "/etc/netns/$C1_NS" && rmdir /etc/netns 2>/dev/null; }
 
@@ -91,29 +83,19 @@ topo_forwarding on
 topo_capture_start uplink
 EXIT=$(tornet_exit_addr)
 
-dq() { # SERVER NAME TYPE: "STATUS ANSWERS FROM"
-    topo_exec c1 dig +time=10 +tries=1 "@$1" "$2" "$3" 2>&1 | awk '
-        /status:/ { s = $6; sub(",", "", s) }
-        /^;; ANSWER SECTION:/ { a = 1; next }
-        a && /^$/ { a = 0 }
-        a && !/^;/ { ans = ans (ans ? "," : "") $NF }
-        /^;; SERVER:/ { split($3, f, "#"); from = f[1] }
-        /timed out|no servers could be reached/ { s = "TIMEOUT" }
-        END { print (s ? s : "NONE"), (ans ? ans : "-"), (from ? from : "-") }'
-}
 
 # ---------------------------------------------------------------- lookup
 check "lookup: dig gets the A record through Tor" "NOERROR 203.0.113.80 203.0.113.53" \
-    "$(dq 203.0.113.53 www.example.test A)"
+    "$(dig_answer c1 203.0.113.53 www.example.test A +time=10)"
 # The exit's query comes from inside the uplink (203.0.113.x: the resolver
 # is local to the exit there), never from the client's or the gateway's side.
 check "lookup: the uplink's DNS server was asked by the exit, never by client or gateway" "1 0" \
     "$(grep -c "^dns .* from 203\.0\.113\.[0-9]* www.example.test A" "$TOPO_DIR/servers.log") \
 $(grep -c "^dns .* from \(192\.0\.2\|198\.51\.100\|2001:db8:[12]:\)" "$TOPO_DIR/servers.log")"
 check "lookup: any resolver address is answered as itself" "NOERROR 203.0.113.80 198.51.100.99" \
-    "$(dq 198.51.100.99 example.test A)"
+    "$(dig_answer c1 198.51.100.99 example.test A +time=10)"
 check "lookup: a name nobody has: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
-    "$(dq 203.0.113.53 nowhere.example.test A)"
+    "$(dig_answer c1 203.0.113.53 nowhere.example.test A +time=10)"
 
 # ---------------------------------------------------------------- by name
 # Tor's control port tells what each new stream asked for (STREAM NEW; later
@@ -143,7 +125,7 @@ check "by name: Tor was asked to connect to the name, not the address" "www.exam
 
 # ---------------------------------------------------------------- .onion
 ONION=$(tornet_onion_addr)
-read -r st addr _ <<<"$(dq 203.0.113.53 "$ONION" A)"
+read -r st addr _ <<<"$(dig_answer c1 203.0.113.53 "$ONION" A +time=10)"
 if [[ $st == NOERROR && $addr == 10.* ]]; then
     pass ".onion: the onion service's name gets a virtual address ($addr)"
 else

@@ -57,14 +57,6 @@ drop all
 EOF
 
 TORSIEVE_PID=
-stop_torsieve() {
-    [[ -n ${TORSIEVE_PID:-} ]] || return 0
-    kill -TERM "$TORSIEVE_PID" 2>/dev/null
-    wait "$TORSIEVE_PID" 2>/dev/null
-    TORSIEVE_RC=$?
-    TORSIEVE_PID=
-    cp "$TOPO_DIR/torsieve.log" "$WORK/torsieve.log" 2>/dev/null
-}
 
 export TOPO_BRIDGE_NF=0 # TPROXY needs it (test/netns/test_inline.sh says why)
 TORNET_CLIENT_INSTANCES=2

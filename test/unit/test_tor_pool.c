@@ -4,6 +4,10 @@
  * clients (rendezvous hashing); when all are left out the one back soonest
  * is still tried, and once each was tried there is none.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "check.h"
 #include "torsieve/tor_pool.h"
 
@@ -129,6 +133,12 @@ static void test_endpoint_text(void)
 	struct ts_tor_endpoint v6 = {.family = 6, .addr = {[15] = 1}, .port = 9060};
 	ts_tor_endpoint_text(&v6, buf, sizeof(buf));
 	CHECK_EQ_STR(buf, "[::1]:9060");
+	struct sockaddr_storage ss;
+	CHECK_EQ_INT(ts_tor_endpoint_sockaddr(&v4, &ss), sizeof(struct sockaddr_in));
+	CHECK_EQ_INT(ss.ss_family, AF_INET);
+	CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9050);
+	CHECK_EQ_INT(ts_tor_endpoint_sockaddr(&v6, &ss), sizeof(struct sockaddr_in6));
+	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[15], 1);
 }
 
 int main(void)
