@@ -15,7 +15,10 @@
 #             AAAA too; PTR of it gives the name back; a connection to it
 #             goes to Tor as a CONNECT by name
 #   names     a connection to an address Tor resolved goes to Tor by name
-#   block     dns-block names and the names under them: NXDOMAIN
+#   block     dns-block names and the names under them: NXDOMAIN, or with
+#             dns-block-answer the sinkhole addresses
+#   automap   with dns-automap every name gets a virtual address, Tor never
+#             resolves first, and the connection goes to Tor by name
 #   caps      dns-tcp-connections: past it a reset
 #   leaks     nothing from a client reached the uplink
 #
@@ -167,6 +170,34 @@ out=$(topo_exec c1 "$PY" "$HERE/relay_client.py" many 203.0.113.53 53 3 0.5)
 check "caps: past dns-tcp-connections a reset" "open open ECONNRESET" \
     "$(sed 's/ \(open\|ECONNREFUSED\|ECONNRESET\)$/ ECONNRESET/' <<<"$out")"
 check "counters: tcp_over" "1" "$(torsieve_counter dns tcp_over)"
+
+# ---------------------------------------------------------------- automap
+# Another configuration: every name gets a virtual address (Tor never
+# resolves before the connection), and blocked names get sinkhole addresses.
+stop_torsieve
+cat >>"$CONF" <<'EOF'
+set dns-automap on
+set dns-block-answer 0.0.0.0 ::
+EOF
+topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
+TORSIEVE_PID=$TOPO_LAST_PID
+topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+before=$(stub_count '"resolve"')
+read -r st auto_a _ <<<"$(dig_answer c1 203.0.113.53 www.example.test A)"
+if [[ $st == NOERROR && $auto_a == 10.* ]]; then
+    pass "automap: a plain name gets a virtual address ($auto_a), Tor not asked"
+else
+    fail "automap: a plain name gets a virtual address" "$st $auto_a"
+fi
+check "automap: no RESOLVE" "$before" "$(stub_count '"resolve"')"
+page=$(topo_exec c1 curl -sS --max-time 10 http://www.example.test/ 2>&1)
+check "automap: curl by name fetches through the virtual address" \
+    "torsieve-uplink http 203.0.113.80:80" "$page"
+check "automap: Tor was asked for the name" "www.example.test 80" \
+    "$(stub_last host) $(stub_last port)"
+check "block: with dns-block-answer, the sinkhole addresses" \
+    "NOERROR 0.0.0.0 203.0.113.53 NOERROR :: 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 x.blocked.example A) $(dig_answer c1 203.0.113.53 blocked.example AAAA)"
 
 # ---------------------------------------------------------------- leaks
 topo_capture_stop

@@ -13,6 +13,7 @@
 #            event shows the name, not the address)
 #   .onion   the onion service's name gets a virtual address, and curl
 #            fetches the page behind it through torsieve and Tor
+#   DNSPort  the same lookups through Tor's DNSPort (set tor-dns)
 #   leaks    nothing from a client reached the uplink
 #
 # Prints "PASS name" / "FAIL name: why" and "N passed, N failed". Needs root,
@@ -58,6 +59,7 @@ drop_resolv() { [[ -n $C1_NS ]] && rm -rf "/etc/netns/$C1_NS" && rmdir /etc/netn
 
 export TOPO_BRIDGE_NF=0 # TPROXY needs it (test/netns/test_inline.sh says why)
 TORNET_ONION=1
+TORNET_CLIENT_TORRC_EXTRA="DNSPort 127.0.0.1:5353 IPv6Traffic"
 if ! topo_up || ! tornet_up; then
     fail "dns-tor setup" "the topology or the Tor network did not come up"
     rm -rf "$WORK"
@@ -134,6 +136,27 @@ fi
 page=$(topo_exec c1 curl -sS --max-time 60 "http://$ONION/" 2>&1)
 check ".onion: curl http://ONION/ reaches the onion service through torsieve" \
     "torsieve-uplink http 203.0.113.80:80" "$page"
+
+# ---------------------------------------------------------------- DNSPort
+# The other way to ask Tor: its DNSPort (`set tor-dns`), which passes AAAA
+# and TTLs on.
+stop_torsieve
+echo "set tor-dns 127.0.0.1:5353" >>"$CONF"
+topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
+TORSIEVE_PID=$TOPO_LAST_PID
+topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+check "DNSPort: A through Tor's DNSPort" "NOERROR 203.0.113.80 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 www.example.test A +time=10)"
+# (This network's exit does not resolve AAAA for clients (no IPv6Exit), so
+# Tor's answer is NODATA; what matters here is that it is Tor's answer.)
+check "DNSPort: AAAA is Tor's answer" "NOERROR - 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 www.example.test AAAA +time=10)"
+check "DNSPort: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 nowhere.example.test A +time=10)"
+check "DNSPort: asked of Tor three times" "3" "$(torsieve_counter dns resolved)"
+page=$(topo_exec c1 curl -sS --max-time 30 http://www.example.test/ 2>&1)
+check "DNSPort: curl by name through torsieve and Tor" "torsieve-uplink http 203.0.113.80:80" \
+    "$page"
 
 # ---------------------------------------------------------------- leaks
 topo_capture_stop
