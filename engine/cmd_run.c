@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,33 +260,36 @@ static void dns_report(FILE *f, const struct worker *w, bool json)
 		fprintf(f,
 		        "\"dns\":{\"udp_queries\":%llu,\"tcp_queries\":%llu,\"answered\":%llu,"
 		        "\"nodata\":%llu,\"nxdomain\":%llu,\"servfail\":%llu,\"formerr\":%llu,"
-		        "\"notimp\":%llu,\"ignored\":%llu,\"blocked\":%llu,\"virtual_answers\":%"
+		        "\"notimp\":%llu,\"ignored\":%llu,\"blocked\":%llu,\"local_names\":%llu,"
+		        "\"virtual_answers\":%llu,\"cache_hits\":%llu,\"resolved\":%llu,"
+		        "\"resolve_failed\":%llu,\"resolve_timeouts\":%llu,\"truncated\":%llu,"
+		        "\"over_pending\":%llu,\"tcp_connections\":%llu,\"tcp_over\":%llu,"
+		        "\"send_errors\":%llu,\"pending\":%u,\"tcp_now\":%u,\"cache_now\":%u,"
+		        "\"map\":{\"virtual\":%u,\"real\":%u,\"virtual_made\":%llu,\"evicted\":%"
 		        "llu,"
-		        "\"cache_hits\":%llu,\"resolved\":%llu,\"resolve_failed\":%llu,"
-		        "\"resolve_timeouts\":%llu,\"truncated\":%llu,\"over_pending\":%llu,"
-		        "\"tcp_connections\":%llu,\"tcp_over\":%llu,\"send_errors\":%llu,"
-		        "\"pending\":%u,\"tcp_now\":%u,\"cache_now\":%u,\"map\":{\"virtual\":%u,"
-		        "\"real\":%u,\"virtual_made\":%llu,\"evicted\":%llu,\"expired\":%llu}},",
+		        "\"expired\":%llu,\"virtual_full\":%llu}},",
 		        U(d.udp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
 		        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored),
-		        U(d.blocked), U(d.virtual_answers), U(d.cache_hits), U(d.resolved),
-		        U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated),
+		        U(d.blocked), U(d.local_names), U(d.virtual_answers), U(d.cache_hits),
+		        U(d.resolved), U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated),
 		        U(d.over_pending), U(d.tcp_connections), U(d.tcp_over), U(d.send_errors),
 		        d.pending, d.tcp_now, d.cache_now, m.virtual_now, m.real_now,
-		        U(m.virtual_made), U(m.evicted), U(m.expired));
+		        U(m.virtual_made), U(m.evicted), U(m.expired), U(m.virtual_full));
 		return;
 	}
 	fprintf(f,
 	        "dns         %llu queries (%llu TCP): %llu answered, %llu NODATA, %llu NXDOMAIN, "
-	        "%llu SERVFAIL, %llu FORMERR, %llu NOTIMP, %llu ignored; %llu blocked, %llu "
-	        "virtual, %llu from the cache, %llu resolved by Tor (%llu failed, %llu timed out); "
-	        "%llu truncated, %llu over dns-pending, %llu over dns-tcp-connections\n"
-	        "names       %u virtual, %u resolved; %llu made, %llu evicted, %llu expired\n",
+	        "%llu SERVFAIL, %llu FORMERR, %llu NOTIMP, %llu ignored; %llu blocked, %llu local "
+	        "names, %llu virtual, %llu from the cache, %llu resolved by Tor (%llu failed, %llu "
+	        "timed out); %llu truncated, %llu over dns-pending, %llu over dns-tcp-connections\n"
+	        "names       %u virtual, %u resolved; %llu made, %llu evicted, %llu expired, %llu "
+	        "refused (full)\n",
 	        U(d.udp_queries + d.tcp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
 	        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored), U(d.blocked),
-	        U(d.virtual_answers), U(d.cache_hits), U(d.resolved), U(d.resolve_failed),
-	        U(d.resolve_timeouts), U(d.truncated), U(d.over_pending), U(d.tcp_over),
-	        m.virtual_now, m.real_now, U(m.virtual_made), U(m.evicted), U(m.expired));
+	        U(d.local_names), U(d.virtual_answers), U(d.cache_hits), U(d.resolved),
+	        U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated), U(d.over_pending),
+	        U(d.tcp_over), m.virtual_now, m.real_now, U(m.virtual_made), U(m.evicted),
+	        U(m.expired), U(m.virtual_full));
 }
 
 static void worker_report(struct worker *w, const char *when)
@@ -512,7 +516,14 @@ static int worker_init(struct worker *w, uint16_t queue, const struct ts_policy 
 		};
 		memcpy(nc.v4_net, g->dns.virtual4.addr, 4);
 		memcpy(nc.v6_net, g->dns.virtual6.addr, 16);
+		if (getrandom(&nc.seed, sizeof(nc.seed), GRND_NONBLOCK) != sizeof(nc.seed))
+			nc.seed = (uint32_t)ts_monotonic_usec();
 		w->names = ts_name_map_new(&nc);
+		if (w->names && ts_name_map_capacity(w->names) < g->dns.map_size)
+			ts_log(LOG_WARNING,
+			       "dns: dns-map %u does not fit the dns-virtual ranges; it holds %u "
+			       "names",
+			       g->dns.map_size, ts_name_map_capacity(w->names));
 		w->dns = w->names ? ts_dns_service_open(&g->dns, g->dns_port, err, sizeof(err))
 		                  : NULL;
 		if (!w->names)

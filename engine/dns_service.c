@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,19 +48,22 @@ struct query {
 	struct tcp_conn *tcp;                  /* TCP: the connection (NULL: UDP) */
 	bool orphan;                           /* its TCP connection is gone: no answer */
 	struct ts_socks_client *socks;
+	struct ts_name_client who; /* the client, as the name map and cache know it */
 	struct ts_socks5_addr resolved;
 	uint16_t upstream_id; /* DNSPort */
 	int64_t deadline;     /* DNSPort */
 };
 
+/* An answer kept, for the client that asked: a client learns nothing of
+ * what others looked up, and each lookup goes to Tor with its own token. */
 struct cache_entry {
-	struct cache_entry *chain, *older, *newer;
+	struct cache_entry *chain, *older, *newer; /* chain: also the free list */
 	bool used;
 	uint16_t qtype;
 	uint8_t rcode, count;
 	int64_t expires;
+	struct ts_name_client who;
 	uint8_t addr[CACHE_ADDRS][16];
-	uint32_t ttl;
 	char name[TS_DNS_NAME_MAX + 1];
 };
 
@@ -74,20 +78,31 @@ struct ts_dns_service {
 	struct event *udp_ev[2], *tcp_ev[2], *upstream_ev;
 	struct query *queries, *free_queries;
 	struct tcp_conn *conns;
-	struct cache_entry *cache, **cache_hash, *cache_oldest, *cache_newest;
+	struct cache_entry *cache, **cache_hash, *cache_oldest, *cache_newest, *cache_free;
 	uint32_t cache_mask;
-	uint16_t next_id;
+	uint32_t seed; /* for the cache's hash: clients choose the names */
 	struct ts_dns_stats st;
 };
 
 /* ---- the cache ---- */
 
-static uint32_t cache_slot(const struct ts_dns_service *ds, const char *name, uint16_t qtype)
+static uint32_t cache_slot(const struct ts_dns_service *ds, const struct ts_name_client *who,
+                           const char *name, uint16_t qtype)
 {
-	uint32_t h = 2166136261u ^ qtype;
+	uint32_t h = 2166136261u ^ ds->seed ^ qtype;
+	const uint8_t *w = (const uint8_t *)who;
+	for (size_t i = 0; i < sizeof(*who); i++)
+		h = (h ^ w[i]) * 16777619u;
 	for (const char *c = name; *c; c++)
 		h = (h ^ (uint8_t)*c) * 16777619u;
-	return (h ^ (h >> 16)) & ds->cache_mask;
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	return (h ^ (h >> 15)) & ds->cache_mask;
+}
+
+static bool same_client(const struct ts_name_client *a, const struct ts_name_client *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, 16);
 }
 
 static void cache_unlink_use(struct ts_dns_service *ds, struct cache_entry *e)
@@ -105,23 +120,26 @@ static void cache_unlink_use(struct ts_dns_service *ds, struct cache_entry *e)
 
 static void cache_remove(struct ts_dns_service *ds, struct cache_entry *e)
 {
-	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, e->name, e->qtype)];
+	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, &e->who, e->name, e->qtype)];
 	while (*pp && *pp != e)
 		pp = &(*pp)->chain;
 	if (*pp)
 		*pp = e->chain;
 	cache_unlink_use(ds, e);
 	e->used = false;
+	e->chain = ds->cache_free;
+	ds->cache_free = e;
 	ds->st.cache_now--;
 }
 
-static struct cache_entry *cache_find(struct ts_dns_service *ds, const char *name, uint16_t qtype,
-                                      int64_t now)
+static struct cache_entry *cache_find(struct ts_dns_service *ds, const struct ts_name_client *who,
+                                      const char *name, uint16_t qtype, int64_t now)
 {
 	if (!ds->cfg.cache_size)
 		return NULL;
-	for (struct cache_entry *e = ds->cache_hash[cache_slot(ds, name, qtype)]; e; e = e->chain)
-		if (e->qtype == qtype && !strcmp(e->name, name)) {
+	for (struct cache_entry *e = ds->cache_hash[cache_slot(ds, who, name, qtype)]; e;
+	     e = e->chain)
+		if (e->qtype == qtype && same_client(&e->who, who) && !strcmp(e->name, name)) {
 			if (e->expires <= now) {
 				cache_remove(ds, e);
 				return NULL;
@@ -136,33 +154,29 @@ static uint32_t clamp_ttl(const struct ts_dns_config *cfg, uint32_t ttl)
 	return ttl < cfg->ttl_min ? cfg->ttl_min : ttl > cfg->ttl_max ? cfg->ttl_max : ttl;
 }
 
-static void cache_put(struct ts_dns_service *ds, const char *name, uint16_t qtype, uint8_t rcode,
-                      const struct ts_dns_rr *rr, size_t count, uint32_t ttl, int64_t now)
+static void cache_put(struct ts_dns_service *ds, const struct ts_name_client *who, const char *name,
+                      uint16_t qtype, uint8_t rcode, const struct ts_dns_rr *rr, size_t count,
+                      uint32_t ttl, int64_t now)
 {
 	if (!ds->cfg.cache_size || !ttl)
 		return;
-	struct cache_entry *e = cache_find(ds, name, qtype, now);
-	if (e) {
+	struct cache_entry *e = cache_find(ds, who, name, qtype, now);
+	if (e)
 		cache_remove(ds, e);
-	} else {
-		for (uint32_t i = 0; i < ds->cfg.cache_size && !e; i++)
-			if (!ds->cache[i].used)
-				e = &ds->cache[i];
-		if (!e) {
-			e = ds->cache_oldest;
-			cache_remove(ds, e);
-		}
-	}
+	else if (!ds->cache_free)
+		cache_remove(ds, ds->cache_oldest); /* full: the oldest goes */
+	e = ds->cache_free;
+	ds->cache_free = e->chain;
 	memset(e, 0, sizeof(*e));
 	e->used = true;
 	e->qtype = qtype;
 	e->rcode = rcode;
-	e->ttl = ttl;
+	e->who = *who;
 	e->expires = now + (int64_t)ttl * 1000000;
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	for (size_t i = 0; i < count && e->count < CACHE_ADDRS; i++)
 		memcpy(e->addr[e->count++], rr[i].addr, 16);
-	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, name, qtype)];
+	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, who, name, qtype)];
 	e->chain = *pp;
 	*pp = e;
 	e->older = ds->cache_newest;
@@ -199,16 +213,16 @@ static void tcp_close(struct tcp_conn *c);
 
 static void send_tcp(struct ts_dns_service *ds, struct tcp_conn *c, const uint8_t *msg, size_t len)
 {
-	uint8_t framed[2 + ANSWER_MAX];
-	framed[0] = (uint8_t)(len >> 8);
-	framed[1] = (uint8_t)len;
-	memcpy(framed + 2, msg, len);
+	uint8_t prefix[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+	struct iovec iov[2] = {{prefix, 2}, {(void *)msg, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	/* An answer is small and the client waits for it: a send that cannot
 	 * take it whole means a client that does not read; it is let go. */
-	if (send(c->fd, framed, len + 2, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(len + 2)) {
+	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(len + 2)) {
 		ds->st.send_errors++;
 		c->dead = true;
 	}
+	c->last = ts_monotonic_usec(); /* an answer is activity: not idle */
 	/* Never closed or resumed from inside: the caller may be the loop
 	 * that reads c's queries. */
 	c->busy = false;
@@ -246,7 +260,7 @@ static void send_answer(struct ts_dns_service *ds, struct query *qr, uint8_t rco
 static void answer(struct ts_dns_service *ds, struct query *qr, uint8_t rcode,
                    const struct ts_dns_rr *rr, size_t count)
 {
-	struct query copy = *qr; /* send_tcp may close the connection: qr first */
+	struct query copy = *qr; /* the slot is free before the answer goes */
 	if (qr->socks)
 		ts_socks_cancel(qr->socks);
 	memset(qr, 0, sizeof(*qr));
@@ -343,7 +357,10 @@ static void resolve(struct ts_dns_service *ds, struct query *qr, int64_t now)
 {
 	if (ds->cfg.use_dnsport) {
 		uint8_t msg[600];
-		qr->upstream_id = ds->next_id++;
+		/* a random id: an answer that is not Tor's would have to guess it */
+		if (getrandom(&qr->upstream_id, sizeof(qr->upstream_id), GRND_NONBLOCK) !=
+		    sizeof(qr->upstream_id))
+			qr->upstream_id = (uint16_t)(ts_monotonic_usec() ^ (uintptr_t)qr);
 		size_t len = ts_dns_write_question(qr->upstream_id, qr->q.name, qr->q.qtype, msg,
 		                                   sizeof(msg));
 		qr->deadline = now + (int64_t)ds->cfg.timeout * 1000000;
@@ -378,7 +395,7 @@ static void resolve(struct ts_dns_service *ds, struct query *qr, int64_t now)
 
 /* What Tor resolved: answered, cached, and noted in the name map. */
 static void resolved(struct ts_dns_service *ds, struct query *qr, uint8_t rcode,
-                     const struct ts_dns_rr *rr, size_t count, uint32_t ttl, int64_t now)
+                     const struct ts_dns_rr *rr, size_t count, uint32_t ttl, bool keep, int64_t now)
 {
 	ttl = clamp_ttl(&ds->cfg, ttl);
 	struct ts_dns_rr out[TS_DNS_MAX_ANSWERS];
@@ -387,11 +404,12 @@ static void resolved(struct ts_dns_service *ds, struct query *qr, uint8_t rcode,
 		out[n] = rr[i];
 		out[n].ttl = ttl;
 		if (ds->names)
-			ts_name_map_note(ds->names, qr->q.name, rr[i].type == TS_DNS_AAAA ? 6 : 4,
-			                 rr[i].addr, ttl, now);
+			ts_name_map_note(ds->names, &qr->who, qr->q.name,
+			                 rr[i].type == TS_DNS_AAAA ? 6 : 4, rr[i].addr, ttl, now);
 		n++;
 	}
-	cache_put(ds, qr->q.name, qr->q.qtype, rcode, out, n, ttl, now);
+	if (keep)
+		cache_put(ds, &qr->who, qr->q.name, qr->q.qtype, rcode, out, n, ttl, now);
 	answer(ds, qr, rcode, out, n);
 }
 
@@ -414,14 +432,15 @@ static void on_socks_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, i
 		memcpy(rr.addr, qr->resolved.addr, 16);
 		/* an address of the other family: the name exists, no record of
 		 * this type (NODATA) */
-		resolved(ds, qr, TS_DNS_NOERROR, &rr, fits ? 1 : 0, SOCKS_TTL, now);
+		resolved(ds, qr, TS_DNS_NOERROR, &rr, fits ? 1 : 0, SOCKS_TTL, true, now);
 		return;
 	}
-	if (o == TS_SOCKS_REFUSED && (reply == 0x04 || reply == 0x01)) {
-		/* Tor: the name does not resolve (host unreachable; older tors
-		 * say general failure) */
+	if (o == TS_SOCKS_REFUSED && reply == TS_SOCKS5_HOST_UNREACHABLE) {
+		/* Tor's answer for a name that does not resolve, but also for a
+		 * resolve that failed for a while (a circuit, the exit's
+		 * resolver): NXDOMAIN, not kept, so the next try asks again */
 		ds->st.resolved++;
-		resolved(ds, qr, TS_DNS_NXDOMAIN, NULL, 0, ds->cfg.ttl_min, now);
+		resolved(ds, qr, TS_DNS_NXDOMAIN, NULL, 0, ds->cfg.ttl_min, false, now);
 		return;
 	}
 	if (o == TS_SOCKS_TIMEOUT)
@@ -438,11 +457,11 @@ static void on_upstream(evutil_socket_t fd, short what, void *arg)
 	struct ts_dns_service *ds = arg;
 	uint8_t msg[4096];
 	for (int n = 0; n < 64; n++) {
-		ssize_t len = recv(fd, msg, sizeof(msg), MSG_DONTWAIT);
+		ssize_t len = recv(fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
 		if (len < 0)
 			return;
-		if (len < TS_DNS_HEADER)
-			continue;
+		if (len < TS_DNS_HEADER || (size_t)len > sizeof(msg))
+			continue; /* not whole: the query times out */
 		uint16_t id = (uint16_t)(msg[0] << 8 | msg[1]);
 		for (uint32_t i = 0; i < ds->cfg.pending; i++) {
 			struct query *qr = &ds->queries[i];
@@ -451,14 +470,14 @@ static void on_upstream(evutil_socket_t fd, short what, void *arg)
 			struct ts_dns_result res;
 			if (!ts_dns_parse_answer(msg, (size_t)len, id, qr->q.name, qr->q.qtype,
 			                         &res))
-				break; /* not the answer to it: a late or forged one */
+				continue; /* not the answer to it: another's with the same id */
 			ds->st.resolved++;
 			uint32_t ttl = res.count ? res.rr[0].ttl : ds->cfg.ttl_min;
 			for (size_t k = 1; k < res.count; k++)
 				if (res.rr[k].ttl < ttl)
 					ttl = res.rr[k].ttl;
 			if (res.rcode == TS_DNS_NOERROR || res.rcode == TS_DNS_NXDOMAIN)
-				resolved(ds, qr, res.rcode, res.rr, res.count, ttl,
+				resolved(ds, qr, res.rcode, res.rr, res.count, ttl, true,
 				         ts_monotonic_usec());
 			else
 				answer(ds, qr, TS_DNS_SERVFAIL, NULL, 0);
@@ -467,15 +486,65 @@ static void on_upstream(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* One query, from UDP or TCP: answered now, or sent on to Tor. */
+/* Names that never belong on the internet (RFC 6761, 6762, 8375, and any
+ * single label): answered here, never sent to an exit, which would only
+ * learn what the client's network is called. */
+static bool local_name(const char *name)
+{
+	return !strchr(name, '.') || has_suffix(name, "localhost") || has_suffix(name, "local") ||
+	       has_suffix(name, "home.arpa") || has_suffix(name, "internal") ||
+	       has_suffix(name, "invalid") || has_suffix(name, "test.invalid");
+}
+
+static void client_of(const struct sockaddr_storage *ss, struct ts_name_client *who)
+{
+	memset(who, 0, sizeof(*who));
+	if (ss->ss_family == AF_INET6) {
+		who->family = 6;
+		memcpy(who->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	} else {
+		who->family = 4;
+		memcpy(who->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
+}
+
+/* The query goes to Tor: it takes a slot of dns-pending now, within the
+ * client's share of them. */
+static void ask_tor_for(struct ts_dns_service *ds, const struct query *local, int64_t now)
+{
+	uint32_t mine = 0;
+	for (uint32_t i = 0; i < ds->cfg.pending && mine < ds->cfg.pending_per_client; i++)
+		mine += ds->queries[i].used && same_client(&ds->queries[i].who, &local->who);
+	struct query *qr = mine < ds->cfg.pending_per_client ? query_take(ds) : NULL;
+	if (!qr) {
+		ds->st.over_pending++;
+		send_answer(ds, (struct query *)local, TS_DNS_SERVFAIL, NULL, 0);
+		return;
+	}
+	struct ts_dns_service *owner = qr->ds;
+	*qr = *local;
+	qr->ds = owner;
+	qr->used = true;
+	resolve(ds, qr, now);
+}
+
+/* One query, from UDP or TCP: answered now, or sent on to Tor. Only a
+ * query that waits for Tor takes a slot of dns-pending, so a full table
+ * never keeps the cache, .onion or a block from being answered. */
 static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t len,
                          const struct sockaddr_storage *client,
                          const struct sockaddr_storage *local, struct tcp_conn *tcp)
 {
 	int64_t now = ts_monotonic_usec();
-	struct query tmp;
-	memset(&tmp, 0, sizeof(tmp));
-	enum ts_dns_parse pr = ts_dns_parse_query(msg, len, &tmp.q);
+	struct query here;
+	memset(&here, 0, sizeof(here));
+	here.ds = ds;
+	here.client = *client;
+	if (local)
+		here.local = *local;
+	here.tcp = tcp;
+	client_of(client, &here.who);
+	enum ts_dns_parse pr = ts_dns_parse_query(msg, len, &here.q);
 	if (pr == TS_DNS_IGNORE) {
 		ds->st.ignored++;
 		if (tcp) {
@@ -492,53 +561,34 @@ static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t l
 		else
 			ds->st.formerr++;
 		size_t n = ts_dns_write_error(msg, len, rcode, out, sizeof(out));
-		tmp.client = *client;
-		if (local)
-			tmp.local = *local;
 		if (tcp)
 			send_tcp(ds, tcp, out, n);
 		else if (n)
-			send_udp(ds, &tmp, out, n);
+			send_udp(ds, &here, out, n);
 		return;
 	}
-	struct query *qr = query_take(ds);
-	if (!qr) {
-		/* dns-pending: no room to wait for Tor; answered at once */
-		ds->st.over_pending++;
-		tmp.client = *client;
-		if (local)
-			tmp.local = *local;
-		tmp.tcp = tcp;
-		send_answer(ds, &tmp, TS_DNS_SERVFAIL, NULL, 0);
-		return;
-	}
-	qr->q = tmp.q;
-	qr->client = *client;
-	if (local)
-		qr->local = *local;
-	qr->tcp = tcp;
-	const struct ts_dns_query *q = &qr->q;
+	const struct ts_dns_query *q = &here.q;
 	struct ts_dns_rr rr[CACHE_ADDRS];
 	memset(rr, 0, sizeof(rr));
 	if (q->qclass != 1) {
-		answer(ds, qr, TS_DNS_NOERROR, NULL, 0);
+		send_answer(ds, &here, TS_DNS_NOERROR, NULL, 0);
 		return;
 	}
 	if (ds->policy && ts_policy_name_blocked(ds->policy, q->name)) {
 		ds->st.blocked++;
 		const struct ts_dns_config *c = &ds->cfg;
 		if (!c->block_sinkhole) {
-			answer(ds, qr, TS_DNS_NXDOMAIN, NULL, 0);
+			send_answer(ds, &here, TS_DNS_NXDOMAIN, NULL, 0);
 		} else if (q->qtype == TS_DNS_A && c->has_sinkhole4) {
 			rr[0] = (struct ts_dns_rr){.type = TS_DNS_A, .ttl = c->ttl_min};
 			memcpy(rr[0].addr, c->sinkhole4, 4);
-			answer(ds, qr, TS_DNS_NOERROR, rr, 1);
+			send_answer(ds, &here, TS_DNS_NOERROR, rr, 1);
 		} else if (q->qtype == TS_DNS_AAAA && c->has_sinkhole6) {
 			rr[0] = (struct ts_dns_rr){.type = TS_DNS_AAAA, .ttl = c->ttl_min};
 			memcpy(rr[0].addr, c->sinkhole6, 16);
-			answer(ds, qr, TS_DNS_NOERROR, rr, 1);
+			send_answer(ds, &here, TS_DNS_NOERROR, rr, 1);
 		} else {
-			answer(ds, qr, TS_DNS_NOERROR, NULL, 0);
+			send_answer(ds, &here, TS_DNS_NOERROR, NULL, 0);
 		}
 		return;
 	}
@@ -546,33 +596,39 @@ static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t l
 		int family;
 		uint8_t addr[16];
 		struct ts_dns_rr ptr = {.type = TS_DNS_PTR, .ttl = VIRTUAL_TTL};
+		/* only the client's own virtual addresses have names */
 		if (ds->names && ptr_address(q->name, &family, addr) &&
 		    ts_name_map_is_virtual(ds->names, family, addr) &&
-		    ts_name_map_name(ds->names, family, addr, now, ptr.name)) {
+		    ts_name_map_name(ds->names, &here.who, family, addr, now, ptr.name)) {
 			ds->st.virtual_answers++;
-			answer(ds, qr, TS_DNS_NOERROR, &ptr, 1);
+			send_answer(ds, &here, TS_DNS_NOERROR, &ptr, 1);
 		} else {
-			answer(ds, qr, TS_DNS_NOERROR, NULL, 0);
+			send_answer(ds, &here, TS_DNS_NOERROR, NULL, 0);
 		}
+		return;
+	}
+	if (local_name(q->name) && !has_suffix(q->name, "onion")) {
+		ds->st.local_names++;
+		send_answer(ds, &here, q->name[0] ? TS_DNS_NXDOMAIN : TS_DNS_NOERROR, NULL, 0);
 		return;
 	}
 	if (q->qtype != TS_DNS_A && q->qtype != TS_DNS_AAAA) {
-		answer(ds, qr, TS_DNS_NOERROR, NULL, 0); /* NODATA, never NOTIMP */
+		send_answer(ds, &here, TS_DNS_NOERROR, NULL, 0); /* NODATA, never NOTIMP */
 		return;
 	}
 	int family = q->qtype == TS_DNS_AAAA ? 6 : 4;
-	bool onion = has_suffix(q->name, "onion");
-	if (onion || (ds->cfg.automap && q->name[0])) {
+	if (has_suffix(q->name, "onion") || ds->cfg.automap) {
 		rr[0] = (struct ts_dns_rr){.type = q->qtype, .ttl = VIRTUAL_TTL};
-		if (ds->names && ts_name_map_virtual(ds->names, q->name, family, now, rr[0].addr)) {
+		if (ds->names &&
+		    ts_name_map_virtual(ds->names, &here.who, q->name, family, now, rr[0].addr)) {
 			ds->st.virtual_answers++;
-			answer(ds, qr, TS_DNS_NOERROR, rr, 1);
+			send_answer(ds, &here, TS_DNS_NOERROR, rr, 1);
 		} else {
-			answer(ds, qr, TS_DNS_SERVFAIL, NULL, 0);
+			send_answer(ds, &here, TS_DNS_SERVFAIL, NULL, 0); /* the map is full */
 		}
 		return;
 	}
-	struct cache_entry *e = cache_find(ds, q->name, q->qtype, now);
+	struct cache_entry *e = cache_find(ds, &here.who, q->name, q->qtype, now);
 	if (e) {
 		ds->st.cache_hits++;
 		uint32_t left = (uint32_t)((e->expires - now) / 1000000);
@@ -582,12 +638,13 @@ static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t l
 			/* the name a client just looked up is the one it is about
 			 * to connect to, if another name shares the address */
 			if (ds->names)
-				ts_name_map_note(ds->names, q->name, family, e->addr[i], left, now);
+				ts_name_map_note(ds->names, &here.who, q->name, family, e->addr[i],
+				                 left, now);
 		}
-		answer(ds, qr, e->rcode, rr, e->count);
+		send_answer(ds, &here, e->rcode, rr, e->count);
 		return;
 	}
-	resolve(ds, qr, now);
+	ask_tor_for(ds, &here, now);
 }
 
 /* ---- UDP ---- */
@@ -839,6 +896,8 @@ struct ts_dns_service *ts_dns_service_open(const struct ts_dns_config *cfg, uint
 	}
 	ds->cfg = *cfg;
 	ds->udp[0] = ds->udp[1] = ds->tcp[0] = ds->tcp[1] = ds->upstream = -1;
+	if (getrandom(&ds->seed, sizeof(ds->seed), GRND_NONBLOCK) != sizeof(ds->seed))
+		ds->seed = (uint32_t)ts_monotonic_usec();
 	uint32_t buckets = 16;
 	while (buckets < cfg->cache_size * 2 && buckets < (1u << 30))
 		buckets <<= 1;
@@ -851,6 +910,10 @@ struct ts_dns_service *ts_dns_service_open(const struct ts_dns_config *cfg, uint
 		         cfg->pending, cfg->cache_size);
 		ts_dns_service_close(ds);
 		return NULL;
+	}
+	for (uint32_t i = cfg->cache_size; i-- > 0;) {
+		ds->cache[i].chain = ds->cache_free;
+		ds->cache_free = &ds->cache[i];
 	}
 	for (uint32_t i = cfg->pending; i-- > 0;) {
 		ds->queries[i].ds = ds;
@@ -883,9 +946,6 @@ struct ts_dns_service *ts_dns_service_open(const struct ts_dns_config *cfg, uint
 			ts_dns_service_close(ds);
 			return NULL;
 		}
-		/* ids start somewhere a stale answer to a previous run is unlikely
-		 * to match */
-		ds->next_id = (uint16_t)(ts_monotonic_usec() ^ getpid());
 	}
 	return ds;
 }
@@ -934,7 +994,7 @@ void ts_dns_service_tick(struct ts_dns_service *ds, int64_t now)
 	}
 	for (struct tcp_conn *c = ds->conns, *next; c; c = next) {
 		next = c->next;
-		if (!c->busy && now - c->last >= TCP_IDLE_USEC)
+		if (!c->busy && !c->have && now - c->last >= TCP_IDLE_USEC)
 			tcp_close(c);
 	}
 }

@@ -36,6 +36,7 @@ void ts_dns_config_default(struct ts_dns_config *d)
 	d->ttl_min = 60;
 	d->ttl_max = 3600;
 	d->pending = 256;
+	d->pending_per_client = 32;
 	d->timeout = 10;
 	d->tcp_connections = 64;
 }

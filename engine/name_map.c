@@ -1,46 +1,75 @@
-/* Names for addresses: virtual ones and remembered ones (name_map.h). */
+/* Names for addresses, per client: virtual ones and resolved ones (name_map.h). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "torsieve/name_map.h"
 
 struct entry {
-	struct entry *by_name, *by_addr; /* hash chains */
-	struct entry *older, *newer;     /* use order, for eviction */
+	struct entry *by_name;       /* virtual: (client, family, name) chain; also the free list */
+	struct entry *by_addr;       /* (client, family, addr) chain */
+	struct entry *by_vaddr;      /* virtual: (family, addr) chain, for uniqueness */
+	struct entry *older, *newer; /* use order, per kind */
 	bool is_virtual;
 	uint8_t family;
 	uint8_t addr[16];
+	struct ts_name_client client;
 	int64_t expires;
 	char name[TS_DNS_NAME_MAX + 1];
+};
+
+struct use_list {
+	struct entry *oldest, *newest;
 };
 
 struct ts_name_map {
 	struct ts_name_map_config cfg;
 	struct entry *entries, *free_list;
-	struct entry **name_hash, **addr_hash;
+	struct entry **name_hash, **addr_hash, **vaddr_hash;
 	uint32_t mask;
-	struct entry *oldest, *newest;
-	uint64_t next_host[2]; /* the next virtual host number to try, per family */
+	struct use_list used[2]; /* [is_virtual] */
+	uint64_t next_host[2];   /* the next virtual host number to try, per family */
 	struct ts_name_map_stats st;
 };
 
-static uint32_t hash(const void *p, size_t n, uint32_t seed)
+static uint32_t mix(uint32_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
-	uint32_t h = 2166136261u ^ seed;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 16777619u;
-	return h ^ (h >> 16);
+	return h;
 }
 
-static uint32_t name_slot(const struct ts_name_map *m, const char *name, int family)
+static uint32_t finish(uint32_t h)
 {
-	return hash(name, strlen(name), (uint32_t)family) & m->mask;
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	return h;
 }
 
-static uint32_t addr_slot(const struct ts_name_map *m, int family, const uint8_t *addr)
+static uint32_t name_slot(const struct ts_name_map *m, const struct ts_name_client *c,
+                          const char *name, int family)
 {
-	return hash(addr, 16, (uint32_t)family) & m->mask;
+	uint32_t h = mix(2166136261u ^ m->cfg.seed ^ (uint32_t)family, c, sizeof(*c));
+	return finish(mix(h, name, strlen(name))) & m->mask;
+}
+
+static uint32_t addr_slot(const struct ts_name_map *m, const struct ts_name_client *c, int family,
+                          const uint8_t *addr)
+{
+	uint32_t h = mix(2166136261u ^ m->cfg.seed ^ (uint32_t)family, c, sizeof(*c));
+	return finish(mix(h, addr, 16)) & m->mask;
+}
+
+static uint32_t vaddr_slot(const struct ts_name_map *m, int family, const uint8_t *addr)
+{
+	return finish(mix(2166136261u ^ m->cfg.seed ^ (uint32_t)family, addr, 16)) & m->mask;
+}
+
+static bool same_client(const struct ts_name_client *a, const struct ts_name_client *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, 16);
 }
 
 struct ts_name_map *ts_name_map_new(const struct ts_name_map_config *cfg)
@@ -64,7 +93,8 @@ struct ts_name_map *ts_name_map_new(const struct ts_name_map_config *cfg)
 	m->entries = calloc(m->cfg.capacity ? m->cfg.capacity : 1, sizeof(*m->entries));
 	m->name_hash = calloc(buckets, sizeof(*m->name_hash));
 	m->addr_hash = calloc(buckets, sizeof(*m->addr_hash));
-	if (!m->entries || !m->name_hash || !m->addr_hash) {
+	m->vaddr_hash = calloc(buckets, sizeof(*m->vaddr_hash));
+	if (!m->entries || !m->name_hash || !m->addr_hash || !m->vaddr_hash) {
 		ts_name_map_free(m);
 		return NULL;
 	}
@@ -83,66 +113,87 @@ void ts_name_map_free(struct ts_name_map *m)
 	free(m->entries);
 	free(m->name_hash);
 	free(m->addr_hash);
+	free(m->vaddr_hash);
 	free(m);
+}
+
+uint32_t ts_name_map_capacity(const struct ts_name_map *m)
+{
+	return m->cfg.capacity;
 }
 
 static void unlink_use(struct ts_name_map *m, struct entry *e)
 {
+	struct use_list *l = &m->used[e->is_virtual];
 	if (e->older)
 		e->older->newer = e->newer;
 	else
-		m->oldest = e->newer;
+		l->oldest = e->newer;
 	if (e->newer)
 		e->newer->older = e->older;
 	else
-		m->newest = e->older;
+		l->newest = e->older;
 	e->older = e->newer = NULL;
 }
 
 static void link_newest(struct ts_name_map *m, struct entry *e)
 {
-	e->older = m->newest;
+	struct use_list *l = &m->used[e->is_virtual];
+	e->older = l->newest;
 	e->newer = NULL;
-	if (m->newest)
-		m->newest->newer = e;
+	if (l->newest)
+		l->newest->newer = e;
 	else
-		m->oldest = e;
-	m->newest = e;
+		l->oldest = e;
+	l->newest = e;
 }
 
-static void remove_entry(struct ts_name_map *m, struct entry *e)
+static void unchain(struct entry **pp, struct entry *e, size_t link_offset)
 {
-	struct entry **pp = &m->addr_hash[addr_slot(m, e->family, e->addr)];
 	while (*pp && *pp != e)
-		pp = &(*pp)->by_addr;
+		pp = (struct entry **)((char *)*pp + link_offset);
 	if (*pp)
-		*pp = e->by_addr;
+		*pp = *(struct entry **)((char *)e + link_offset);
+}
+
+static void remove_entry(struct ts_name_map *m, struct entry *e, bool expired)
+{
+	unchain(&m->addr_hash[addr_slot(m, &e->client, e->family, e->addr)], e,
+	        offsetof(struct entry, by_addr));
 	if (e->is_virtual) {
-		pp = &m->name_hash[name_slot(m, e->name, e->family)];
-		while (*pp && *pp != e)
-			pp = &(*pp)->by_name;
-		if (*pp)
-			*pp = e->by_name;
+		unchain(&m->name_hash[name_slot(m, &e->client, e->name, e->family)], e,
+		        offsetof(struct entry, by_name));
+		unchain(&m->vaddr_hash[vaddr_slot(m, e->family, e->addr)], e,
+		        offsetof(struct entry, by_vaddr));
 		m->st.virtual_now--;
 	} else {
 		m->st.real_now--;
 	}
+	if (expired)
+		m->st.expired++;
+	else
+		m->st.evicted++;
 	unlink_use(m, e);
 	memset(e, 0, sizeof(*e));
 	e->by_name = m->free_list;
 	m->free_list = e;
 }
 
-static struct entry *take_entry(struct ts_name_map *m, int64_t now)
+/* A free entry for a new one of kind is_virtual, or NULL. Virtual entries
+ * are forgotten only once unused for idle_sec; resolved ones are hints and
+ * give way first. */
+static struct entry *take_entry(struct ts_name_map *m, bool is_virtual, int64_t now)
 {
-	/* the expired first, then the one used longest ago */
-	if (!m->free_list && m->oldest) {
-		bool expired = m->oldest->expires <= now;
-		remove_entry(m, m->oldest);
-		if (expired)
-			m->st.expired++;
-		else
-			m->st.evicted++;
+	if (!m->free_list) {
+		struct entry *v = m->used[1].oldest, *r = m->used[0].oldest;
+		if (v && v->expires <= now)
+			remove_entry(m, v, true);
+		else if (r && r->expires <= now)
+			remove_entry(m, r, true);
+		else if (r)
+			remove_entry(m, r, false);
+		else if (is_virtual)
+			m->st.virtual_full++;
 	}
 	struct entry *e = m->free_list;
 	if (e) {
@@ -152,17 +203,26 @@ static struct entry *take_entry(struct ts_name_map *m, int64_t now)
 	return e;
 }
 
-static struct entry *find_addr(const struct ts_name_map *m, int family, const uint8_t *addr)
+static struct entry *find_addr(const struct ts_name_map *m, const struct ts_name_client *c,
+                               int family, const uint8_t *addr)
 {
-	for (struct entry *e = m->addr_hash[addr_slot(m, family, addr)]; e; e = e->by_addr)
-		if (e->family == family && !memcmp(e->addr, addr, 16))
+	for (struct entry *e = m->addr_hash[addr_slot(m, c, family, addr)]; e; e = e->by_addr)
+		if (e->family == family && !memcmp(e->addr, addr, 16) && same_client(&e->client, c))
 			return e;
 	return NULL;
 }
 
+static bool virtual_taken(const struct ts_name_map *m, int family, const uint8_t *addr)
+{
+	for (struct entry *e = m->vaddr_hash[vaddr_slot(m, family, addr)]; e; e = e->by_vaddr)
+		if (e->family == family && !memcmp(e->addr, addr, 16))
+			return true;
+	return false;
+}
+
 static void add_addr(struct ts_name_map *m, struct entry *e)
 {
-	struct entry **pp = &m->addr_hash[addr_slot(m, e->family, e->addr)];
+	struct entry **pp = &m->addr_hash[addr_slot(m, &e->client, e->family, e->addr)];
 	e->by_addr = *pp;
 	*pp = e;
 }
@@ -189,26 +249,28 @@ static void host_addr(const struct ts_name_map *m, int family, uint64_t h, uint8
 		addr[len - 1 - i] |= (uint8_t)(h >> (8 * i));
 }
 
-bool ts_name_map_virtual(struct ts_name_map *m, const char *name, int family, int64_t now,
-                         uint8_t addr[16])
+bool ts_name_map_virtual(struct ts_name_map *m, const struct ts_name_client *c, const char *name,
+                         int family, int64_t now, uint8_t addr[16])
 {
 	size_t len = strlen(name);
 	if (!len || len > TS_DNS_NAME_MAX || !m->cfg.capacity)
 		return false;
 	int64_t idle = (int64_t)m->cfg.idle_sec * 1000000;
-	for (struct entry *e = m->name_hash[name_slot(m, name, family)]; e; e = e->by_name)
-		if (e->is_virtual && e->family == family && !strcmp(e->name, name)) {
+	for (struct entry *e = m->name_hash[name_slot(m, c, name, family)]; e; e = e->by_name)
+		if (e->is_virtual && e->family == family && same_client(&e->client, c) &&
+		    !strcmp(e->name, name)) {
 			e->expires = now + idle;
 			unlink_use(m, e);
 			link_newest(m, e);
 			memcpy(addr, e->addr, 16);
 			return true;
 		}
-	struct entry *e = take_entry(m, now);
+	struct entry *e = take_entry(m, true, now);
 	if (!e)
 		return false;
 	/* The next free host number; 0 and all ones are left alone (network
-	 * and broadcast, for IPv4 ranges people may route whole). */
+	 * and broadcast, for IPv4 ranges people may route whole). Numbers go
+	 * round the whole range before one is used again. */
 	unsigned bits = (family == 6 ? 128u - m->cfg.v6_prefix : 32u - m->cfg.v4_prefix);
 	uint64_t hosts = bits >= 63 ? (1ull << 62) : (1ull << bits);
 	uint64_t *next = &m->next_host[family == 6];
@@ -216,16 +278,20 @@ bool ts_name_map_virtual(struct ts_name_map *m, const char *name, int family, in
 		if (*next == 0 || *next >= hosts - 1)
 			*next = 1;
 		host_addr(m, family, (*next)++, addr);
-		if (!find_addr(m, family, addr))
+		if (!virtual_taken(m, family, addr))
 			break; /* at most capacity are taken, and the range is larger */
 	}
 	e->is_virtual = true;
 	e->family = (uint8_t)family;
+	e->client = *c;
 	memcpy(e->addr, addr, 16);
 	memcpy(e->name, name, len + 1);
 	e->expires = now + idle;
-	struct entry **pp = &m->name_hash[name_slot(m, name, family)];
+	struct entry **pp = &m->name_hash[name_slot(m, c, name, family)];
 	e->by_name = *pp;
+	*pp = e;
+	pp = &m->vaddr_hash[vaddr_slot(m, family, addr)];
+	e->by_vaddr = *pp;
 	*pp = e;
 	add_addr(m, e);
 	link_newest(m, e);
@@ -234,19 +300,20 @@ bool ts_name_map_virtual(struct ts_name_map *m, const char *name, int family, in
 	return true;
 }
 
-void ts_name_map_note(struct ts_name_map *m, const char *name, int family, const uint8_t addr[16],
-                      uint32_t ttl, int64_t now)
+void ts_name_map_note(struct ts_name_map *m, const struct ts_name_client *c, const char *name,
+                      int family, const uint8_t addr[16], uint32_t ttl, int64_t now)
 {
 	size_t len = strlen(name);
 	if (!len || len > TS_DNS_NAME_MAX || !m->cfg.capacity ||
 	    ts_name_map_is_virtual(m, family, addr))
 		return;
-	struct entry *e = find_addr(m, family, addr);
+	struct entry *e = find_addr(m, c, family, addr);
 	if (!e) {
-		e = take_entry(m, now);
+		e = take_entry(m, false, now);
 		if (!e)
-			return;
+			return; /* a hint the map has no room for: CONNECT by address */
 		e->family = (uint8_t)family;
+		e->client = *c;
 		memcpy(e->addr, addr, 16);
 		add_addr(m, e);
 		m->st.real_now++;
@@ -258,15 +325,14 @@ void ts_name_map_note(struct ts_name_map *m, const char *name, int family, const
 	link_newest(m, e);
 }
 
-bool ts_name_map_name(struct ts_name_map *m, int family, const uint8_t addr[16], int64_t now,
-                      char name[TS_DNS_NAME_MAX + 1])
+bool ts_name_map_name(struct ts_name_map *m, const struct ts_name_client *c, int family,
+                      const uint8_t addr[16], int64_t now, char name[TS_DNS_NAME_MAX + 1])
 {
-	struct entry *e = find_addr(m, family, addr);
+	struct entry *e = find_addr(m, c, family, addr);
 	if (!e)
 		return false;
 	if (e->expires <= now) {
-		remove_entry(m, e);
-		m->st.expired++;
+		remove_entry(m, e, true);
 		return false;
 	}
 	if (e->is_virtual) {

@@ -1316,6 +1316,8 @@ static bool parse_dns_set(struct parser *ps, bool *known)
 	         "a TTL in seconds from 0 to 604800"},
 	        {"dns-pending", offsetof(struct ts_dns_config, pending), 1, 65536,
 	         "a number of queries from 1 to 65536"},
+	        {"dns-pending-per-client", offsetof(struct ts_dns_config, pending_per_client), 1,
+	         65536, "a number of queries from 1 to 65536"},
 	        {"dns-timeout", offsetof(struct ts_dns_config, timeout), 1, 120,
 	         "a timeout in seconds from 1 to 120"},
 	        {"dns-tcp-connections", offsetof(struct ts_dns_config, tcp_connections), 1, 65536,
@@ -1546,17 +1548,19 @@ static bool parse_set(struct parser *ps)
 		ok = parse_gateway_set(ps, &known);
 		if (known)
 			return ok;
-		expected(ps,
-		         "a setting (max-rules, classifier-memory, max-flows, timeout, "
-		         "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
-		         "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
-		         "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
-		         "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
-		         "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
-		         "relay-connections-per-client, relay-idle, relay-buffer, tor-retry, "
-		         "dns-service, tor-dns, dns-automap, dns-virtual, dns-map, dns-map-idle, "
-		         "dns-cache, dns-ttl-min, dns-ttl-max, dns-pending, dns-timeout, "
-		         "dns-tcp-connections, dns-block-answer)");
+		expected(
+		        ps,
+		        "a setting (max-rules, classifier-memory, max-flows, timeout, "
+		        "stream-buffer, stream-memory, stream-history, defrag-datagrams, "
+		        "defrag-memory, defrag-timeout, defrag-overlap, interface, queue, "
+		        "queue-length, queue-buffer, mark-mask, mark, divert-port, dns-port, "
+		        "route-table, reject-rate, fast-path, relay, tor-socks, isolation, "
+		        "pending-syns, pending-syns-per-client, syn-timeout, relay-connections, "
+		        "relay-connections-per-client, relay-idle, relay-buffer, tor-retry, "
+		        "dns-service, tor-dns, dns-automap, dns-virtual, dns-map, dns-map-idle, "
+		        "dns-cache, dns-ttl-min, dns-ttl-max, dns-pending, dns-pending-per-client, "
+		        "dns-timeout, "
+		        "dns-tcp-connections, dns-block-answer)");
 		return false;
 	}
 	next(ps);

@@ -15,7 +15,14 @@
  * - dns-block names (and names under them): NXDOMAIN, or the sinkhole
  *   addresses of `set dns-block-answer`.
  *
- * Caps: dns-pending queries waiting for Tor (past it: SERVFAIL),
+ * - Single labels and names of local networks (.local, .localhost,
+ *   .home.arpa, .internal, .invalid): NXDOMAIN, never sent to an exit.
+ *
+ * Names, virtual addresses and kept answers belong to the client that
+ * looked them up: no client's lookups steer or reveal another's.
+ *
+ * Caps: dns-pending queries waiting for Tor, dns-pending-per-client of them
+ * for one client (past either: SERVFAIL),
  * dns-tcp-connections (past it: the connection is reset), dns-cache
  * answers (the oldest goes), dns-timeout (SERVFAIL).
  */
@@ -36,6 +43,7 @@ struct ts_dns_stats {
 	uint64_t nodata, nxdomain, servfail, formerr, notimp;
 	uint64_t ignored;         /* not a query (a response, too short): no answer */
 	uint64_t blocked;         /* dns-block */
+	uint64_t local_names;     /* single labels, .local, .localhost, ...: never sent to Tor */
 	uint64_t virtual_answers; /* .onion, dns-automap, and PTR of virtual addresses */
 	uint64_t cache_hits;
 	uint64_t resolved, resolve_failed, resolve_timeouts; /* asked of Tor */

@@ -222,6 +222,7 @@ struct ts_dns_config {
 	uint32_t cache_size;                 /* answers kept */
 	uint32_t ttl_min, ttl_max;           /* what a kept answer's TTL is held to */
 	uint32_t pending;                    /* queries waiting for Tor at once */
+	uint32_t pending_per_client;         /* of them, for one client */
 	uint32_t timeout;                    /* seconds Tor may take to answer one */
 	uint32_t tcp_connections;            /* DNS over TCP clients at once */
 	bool block_sinkhole;                 /* blocked names: addresses, else NXDOMAIN */

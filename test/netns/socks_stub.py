@@ -16,7 +16,8 @@ Protocol (RFC 1928, RFC 1929, Tor's extensions):
   CONNECT (0x01), ATYP 1 (IPv4), 3 (name), 4 (IPv6): see ACTION below.
   RESOLVE (0xF0)     -> 0x00, ATYP 1 198.18.0.1 port 0, close; with --resolve
                         NAME=ADDR (repeatable), NAME's ADDR (IPv4 or IPv6)
-                        and 0x04 (host unreachable, Tor's answer) for others
+                        and 0x04 (host unreachable, Tor's answer) for others;
+                        NAME=hang: no answer at all
   RESOLVE_PTR (0xF1) -> 0x00, ATYP 3 "stub.example" port 0, close.
   any other command  -> 0x07; an unknown ATYP -> 0x08; then close.
 
@@ -335,6 +336,13 @@ def handle(conn, peer):
             rec["action"] = "resolve"
             addr = RESOLVE_TABLE.get(str(host).lower().rstrip("."), None) \
                 if RESOLVE_TABLE else RESOLVE_ADDR
+            if addr == "hang":
+                rec["action"] = "resolve-hang"
+                log_request(rec)
+                while conn.recv(65536):  # never answer; until the client closes
+                    pass
+                conn.close()
+                return
             rec["code"] = 0 if addr else 0x04
             log_request(rec)
             if addr:

@@ -15,6 +15,12 @@
 #             AAAA too; PTR of it gives the name back; a connection to it
 #             goes to Tor as a CONNECT by name
 #   names     a connection to an address Tor resolved goes to Tor by name
+#   clients   one client's lookups neither steer nor reveal another's: the
+#             name of an address, the cache, PTR and virtual addresses are
+#             per client
+#   local     single labels and local-network names never reach Tor
+#   pending   past dns-pending-per-client SERVFAIL, while answers that need
+#             no Tor still come, and other clients still resolve
 #   block     dns-block names and the names under them: NXDOMAIN, or with
 #             dns-block-answer the sinkhole addresses
 #   automap   with dns-automap every name gets a virtual address, Tor never
@@ -51,6 +57,7 @@ cat >"$CONF" <<'EOF'
 set interface br0
 set queue 11
 set dns-tcp-connections 2
+set dns-pending-per-client 2
 dns-block { blocked.example }
 pass icmp6 icmp-type { 133, 135, 136 }
 divert tcp to port { 80, 443 }
@@ -62,7 +69,9 @@ gw_setup() {
     topo_exec gw "$TS" rules -c "$CONF" --apply || return 1
     topo_bg gw stub "$PY" "$HERE/socks_stub.py" --listen 127.0.0.1:9050 --log "$WORK/socks.log" \
         --resolve www.example.test=203.0.113.80 --resolve v6.example.test=2001:db8:3::80 \
-        --resolve "$ONION=203.0.113.80"
+        --resolve "$ONION=203.0.113.80" --resolve evil.example.test=203.0.113.80 \
+        --resolve slow1.example.test=hang --resolve slow2.example.test=hang \
+        --resolve slow3.example.test=hang
     topo_wait_listen gw tcp 9050 127.0.0.1 || return 1
     topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
     TORSIEVE_PID=$TOPO_LAST_PID
@@ -156,6 +165,52 @@ check "names: curl http://www.example.test/ works (resolved by torsieve)" \
     "torsieve-uplink http 203.0.113.80:80" "$page"
 check "names: Tor was asked to connect to the name the address was resolved from" \
     "www.example.test 80" "$(stub_last host) $(stub_last port)"
+
+# ---------------------------------------------------------------- clients apart
+# Another client's lookups neither steer nor reveal this client's: c2
+# resolves a name that shares www.example.test's address, looks up the
+# same name (its own RESOLVE, its own token), asks PTR of c1's .onion.
+dig_answer c2 203.0.113.53 evil.example.test A >/dev/null
+page=$(topo_exec c1 curl -sS --max-time 10 http://www.example.test/ 2>&1)
+check "clients apart: c1's connection goes by c1's name, not the one c2 resolved last" \
+    "www.example.test" "$(stub_last host)"
+before=$(stub_count '"resolve"')
+dig_answer c2 203.0.113.53 www.example.test A >/dev/null
+check "clients apart: c2's lookup of a name c1 has cached asks Tor, with c2's token" \
+    "$((before + 1)) torsieve ip $(topo_client_ip4 2)" "$(stub_count '"resolve"') $(stub_last user)"
+check "clients apart: PTR of c1's virtual address tells c2 nothing" "NOERROR - 203.0.113.53" \
+    "$(dig_answer c2 203.0.113.53 "$o4.$o3.$o2.$o1.in-addr.arpa" PTR)"
+check "clients apart: and c2 cannot connect through it" "EHOSTUNREACH" \
+    "$(topo_exec c2 "$PY" "$HERE/relay_client.py" connect "$onion_a" 80 | cut -d' ' -f1)"
+
+# ---------------------------------------------------------------- local names
+before=$(stub_count '"resolve"')
+check "local names: a single label, .local, .home.arpa: NXDOMAIN" \
+    "NXDOMAIN - 203.0.113.53 NXDOMAIN - 203.0.113.53 NXDOMAIN - 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 wpad A) $(dig_answer c1 203.0.113.53 printer.local A) \
+$(dig_answer c1 203.0.113.53 nas.home.arpa AAAA)"
+check "local names: never sent to Tor" "$before" "$(stub_count '"resolve"')"
+
+# ---------------------------------------------------------------- pending
+# dns-pending-per-client 2: two lookups Tor never answers fill c1's share;
+# a third gets SERVFAIL at once; c1's cached, .onion and blocked names are
+# still answered, and c2's lookups still go to Tor.
+slow=()
+for n in 1 2; do
+    topo_exec c1 dig +time=8 +tries=1 @203.0.113.53 slow$n.example.test >/dev/null 2>&1 &
+    slow+=($!)
+done
+sleep 1
+check "pending: past dns-pending-per-client, SERVFAIL at once" "SERVFAIL - 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 slow3.example.test A)"
+check "pending: the client's cached name is still answered" "NOERROR 203.0.113.80 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 www.example.test A)"
+check "pending: .onion still answered" "NOERROR $onion_a 203.0.113.53" \
+    "$(dig_answer c1 203.0.113.53 "$ONION" A)"
+check "pending: another client still asks Tor" "NOERROR 203.0.113.80 203.0.113.53" \
+    "$(dig_answer c2 203.0.113.53 v6.example.test AAAA | sed 's/2001:db8:3::80/203.0.113.80/')"
+check "counters: over_pending" "1" "$(torsieve_counter dns over_pending)"
+wait "${slow[@]}"
 
 # ---------------------------------------------------------------- block
 check "block: a dns-block name: NXDOMAIN" "NXDOMAIN - 203.0.113.53" \
