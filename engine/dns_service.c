@@ -326,24 +326,44 @@ static bool ptr_address(const char *name, int *family, uint8_t addr[16])
 static void on_socks_answer(void *ctx, enum ts_socks_outcome o, uint8_t reply, int fd,
                             int instance);
 
-/* The isolation token of a client address (DNS knows no MAC: its IP). */
-static void client_token(const struct ts_dns_service *ds, const struct sockaddr_storage *ss,
-                         char *user, size_t len, uint8_t key[17], size_t *keylen)
+/* The isolation token and instance key of the query's client: the same as
+ * the relay gives its connections (its MAC when known), so a client's
+ * lookups and connections share its circuits and its Tor instance. */
+static void client_token(const struct ts_dns_service *ds, const struct query *qr, char *user,
+                         size_t len, uint8_t key[17], size_t *keylen)
 {
+	const struct ts_name_client *who = &qr->who;
 	memset(key, 0, 17);
-	char a[INET6_ADDRSTRLEN] = "";
-	if (ss->ss_family == AF_INET6) {
-		key[0] = 6;
-		memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-		inet_ntop(AF_INET6, key + 1, a, sizeof(a));
+	int n;
+	if (ds->iso.isolation == TS_ISOLATE_NONE) {
+		n = snprintf(user, len, "torsieve");
+	} else if (who->family == TS_NAME_CLIENT_MAC && ds->iso.isolation == TS_ISOLATE_MAC) {
+		const uint8_t *m = who->addr;
+		n = snprintf(user, len, "torsieve mac %02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+		             m[2], m[3], m[4], m[5]);
 	} else {
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		inet_ntop(AF_INET, key + 1, a, sizeof(a));
+		char a[INET6_ADDRSTRLEN] = "";
+		const struct sockaddr_storage *ss = &qr->client;
+		if (ss->ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
+			          sizeof(a));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a,
+			          sizeof(a));
+		n = snprintf(user, len, "torsieve ip %s", a);
 	}
-	*keylen = 17;
-	int n = ds->iso.isolation == TS_ISOLATE_NONE ? snprintf(user, len, "torsieve")
-	                                             : snprintf(user, len, "torsieve ip %s", a);
+	if (who->family == TS_NAME_CLIENT_MAC && ds->iso.isolation == TS_ISOLATE_MAC) {
+		memcpy(key, who->addr, 6);
+		*keylen = 6;
+	} else {
+		const struct sockaddr_storage *ss = &qr->client;
+		key[0] = ss->ss_family == AF_INET6 ? 6 : 4;
+		if (ss->ss_family == AF_INET6)
+			memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		else
+			memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		*keylen = 17;
+	}
 	if (ds->iso.isolation != TS_ISOLATE_NONE && ds->iso.isolate_port && n > 0 &&
 	    (size_t)n < len)
 		n += snprintf(user + n, len - (size_t)n, " port 53");
@@ -373,7 +393,7 @@ static void resolve(struct ts_dns_service *ds, struct query *qr, int64_t now)
 	char user[TS_SOCKS5_CRED_MAX + 1];
 	uint8_t key[17];
 	size_t keylen;
-	client_token(ds, &qr->client, user, sizeof(user), key, &keylen);
+	client_token(ds, qr, user, sizeof(user), key, &keylen);
 	struct ts_socks_request req = {
 	        .key = key,
 	        .keylen = keylen,
@@ -496,15 +516,25 @@ static bool local_name(const char *name)
 	       has_suffix(name, "invalid") || has_suffix(name, "test.invalid");
 }
 
-static void client_of(const struct sockaddr_storage *ss, struct ts_name_client *who)
+/* The client as the name map knows it: its MAC when the map has seen it
+ * (the query came through the queue with it), else its address. */
+static void client_of(const struct ts_dns_service *ds, const struct sockaddr_storage *ss,
+                      struct ts_name_client *who)
 {
-	memset(who, 0, sizeof(*who));
+	uint8_t addr[16] = {0};
+	int family = 4;
 	if (ss->ss_family == AF_INET6) {
-		who->family = 6;
-		memcpy(who->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		family = 6;
+		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
 	} else {
-		who->family = 4;
-		memcpy(who->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
+	if (ds->names) {
+		ts_name_map_client(ds->names, family, addr, who);
+	} else {
+		memset(who, 0, sizeof(*who));
+		who->family = (uint8_t)family;
+		memcpy(who->addr, addr, 16);
 	}
 }
 
@@ -543,7 +573,7 @@ static void handle_query(struct ts_dns_service *ds, const uint8_t *msg, size_t l
 	if (local)
 		here.local = *local;
 	here.tcp = tcp;
-	client_of(client, &here.who);
+	client_of(ds, client, &here.who);
 	enum ts_dns_parse pr = ts_dns_parse_query(msg, len, &here.q);
 	if (pr == TS_DNS_IGNORE) {
 		ds->st.ignored++;

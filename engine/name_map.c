@@ -18,6 +18,15 @@ struct entry {
 	char name[TS_DNS_NAME_MAX + 1];
 };
 
+/* An address's MAC, as last seen: a cache, overwritten freely. */
+struct neighbour {
+	uint8_t family;
+	uint8_t addr[16];
+	uint8_t mac[6];
+};
+
+#define NEIGHBOUR_PROBES 8
+
 struct use_list {
 	struct entry *oldest, *newest;
 };
@@ -26,6 +35,7 @@ struct ts_name_map {
 	struct ts_name_map_config cfg;
 	struct entry *entries, *free_list;
 	struct entry **name_hash, **addr_hash, **vaddr_hash;
+	struct neighbour *neighbours; /* mask + 1 of them */
 	uint32_t mask;
 	struct use_list used[2]; /* [is_virtual] */
 	uint64_t next_host[2];   /* the next virtual host number to try, per family */
@@ -94,7 +104,8 @@ struct ts_name_map *ts_name_map_new(const struct ts_name_map_config *cfg)
 	m->name_hash = calloc(buckets, sizeof(*m->name_hash));
 	m->addr_hash = calloc(buckets, sizeof(*m->addr_hash));
 	m->vaddr_hash = calloc(buckets, sizeof(*m->vaddr_hash));
-	if (!m->entries || !m->name_hash || !m->addr_hash || !m->vaddr_hash) {
+	m->neighbours = calloc(buckets, sizeof(*m->neighbours));
+	if (!m->entries || !m->name_hash || !m->addr_hash || !m->vaddr_hash || !m->neighbours) {
 		ts_name_map_free(m);
 		return NULL;
 	}
@@ -114,6 +125,7 @@ void ts_name_map_free(struct ts_name_map *m)
 	free(m->name_hash);
 	free(m->addr_hash);
 	free(m->vaddr_hash);
+	free(m->neighbours);
 	free(m);
 }
 
@@ -225,6 +237,52 @@ static void add_addr(struct ts_name_map *m, struct entry *e)
 	struct entry **pp = &m->addr_hash[addr_slot(m, &e->client, e->family, e->addr)];
 	e->by_addr = *pp;
 	*pp = e;
+}
+
+static struct neighbour *neighbour_slot(const struct ts_name_map *m, int family,
+                                        const uint8_t *addr, bool *found)
+{
+	uint32_t h = vaddr_slot(m, family + 16, addr);
+	struct neighbour *empty = NULL;
+	for (uint32_t i = 0; i < NEIGHBOUR_PROBES; i++) {
+		struct neighbour *n = &m->neighbours[(h + i) & m->mask];
+		if (n->family == family && !memcmp(n->addr, addr, 16)) {
+			*found = true;
+			return n;
+		}
+		if (!n->family && !empty)
+			empty = n;
+	}
+	*found = false;
+	/* no room near: the first probe's is overwritten (a cache) */
+	return empty ? empty : &m->neighbours[h & m->mask];
+}
+
+void ts_name_map_learn(struct ts_name_map *m, int family, const uint8_t addr[16],
+                       const uint8_t mac[6])
+{
+	bool found;
+	struct neighbour *n = neighbour_slot(m, family, addr, &found);
+	if (found && !memcmp(n->mac, mac, 6))
+		return;
+	n->family = (uint8_t)family;
+	memcpy(n->addr, addr, 16);
+	memcpy(n->mac, mac, 6);
+}
+
+void ts_name_map_client(const struct ts_name_map *m, int family, const uint8_t addr[16],
+                        struct ts_name_client *out)
+{
+	memset(out, 0, sizeof(*out));
+	bool found;
+	const struct neighbour *n = neighbour_slot(m, family, addr, &found);
+	if (found) {
+		out->family = TS_NAME_CLIENT_MAC;
+		memcpy(out->addr, n->mac, 6);
+	} else {
+		out->family = (uint8_t)family;
+		memcpy(out->addr, addr, 16);
+	}
 }
 
 bool ts_name_map_is_virtual(const struct ts_name_map *m, int family, const uint8_t addr[16])

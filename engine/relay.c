@@ -393,9 +393,10 @@ static bool dest_of(struct ts_relay *r, const struct tuple *t, int64_t now,
 {
 	memset(to, 0, sizeof(*to));
 	to->port = t->dport;
-	struct ts_name_client who = {.family = t->family};
-	memcpy(who.addr, t->caddr, 16);
+	struct ts_name_client who;
 	/* the client's own lookups only: another's cannot steer it */
+	if (r->names)
+		ts_name_map_client(r->names, t->family, t->caddr, &who);
 	if (r->names && ts_name_map_name(r->names, &who, t->family, t->daddr, now, to->name)) {
 		to->family = 0;
 		r->st.by_name++;

@@ -1,9 +1,9 @@
 /* Choosing a Tor instance for a client (tor_pool.h says how and why). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "torsieve/tor_pool.h"
 

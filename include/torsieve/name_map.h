@@ -37,9 +37,25 @@ struct ts_name_map_config {
  * lookups never decide where another's connections go, and no client
  * learns another's names (PTR of a virtual address answers its owner). */
 struct ts_name_client {
-	uint8_t family;
+	uint8_t family; /* 4 or 6: addr is an address; TS_NAME_CLIENT_MAC: a MAC */
 	uint8_t addr[16];
 };
+
+#define TS_NAME_CLIENT_MAC 2
+
+struct ts_name_map;
+
+/*
+ * A client is its MAC when the map has seen one for its address (from the
+ * packets the queue hands over: ts_name_map_learn), else its address. So a
+ * dual-stack client that looks a name up over IPv6 and connects over IPv4
+ * is one client, and a DNS query (a datagram, no MAC) and a connection
+ * (whose SYN carried the MAC) agree on whose they are.
+ */
+void ts_name_map_learn(struct ts_name_map *m, int family, const uint8_t addr[16],
+                       const uint8_t mac[6]);
+void ts_name_map_client(const struct ts_name_map *m, int family, const uint8_t addr[16],
+                        struct ts_name_client *out);
 
 struct ts_name_map_stats {
 	uint32_t virtual_now, real_now;

@@ -50,6 +50,7 @@ done
 }
 
 ONION=$(printf 'a%.0s' {1..52})torsieve.onion # 52 + 8 = 60 characters, not a real key
+ONION2=$(printf 'b%.0s' {1..52})torsieve.onion
 WORK=$(mktemp -d /tmp/ts-dns.XXXXXX)
 chmod 755 "$WORK"
 CONF=$WORK/torsieve.conf
@@ -69,7 +70,8 @@ gw_setup() {
     topo_exec gw "$TS" rules -c "$CONF" --apply || return 1
     topo_bg gw stub "$PY" "$HERE/socks_stub.py" --listen 127.0.0.1:9050 --log "$WORK/socks.log" \
         --resolve www.example.test=203.0.113.80 --resolve v6.example.test=2001:db8:3::80 \
-        --resolve "$ONION=203.0.113.80" --resolve evil.example.test=203.0.113.80 \
+        --resolve "$ONION=203.0.113.80" --resolve "$ONION2=203.0.113.80" \
+        --resolve evil.example.test=203.0.113.80 \
         --resolve slow1.example.test=hang --resolve slow2.example.test=hang \
         --resolve slow3.example.test=hang
     topo_wait_listen gw tcp 9050 127.0.0.1 || return 1
@@ -100,8 +102,8 @@ stub_last() { tail -1 "$WORK/socks.log" | "$PY" -c 'import json, sys; print(json
 # ---------------------------------------------------------------- answers
 check "answers: A through Tor, from the resolver asked" "NOERROR 203.0.113.80 203.0.113.53" \
     "$(dig_answer c1 203.0.113.53 www.example.test A)"
-check "answers: the RESOLVE named the query and carried the client's token" \
-    "www.example.test torsieve ip $(topo_client_ip4 1)" "$(stub_last host) $(stub_last user)"
+check "answers: the RESOLVE named the query and carried the client's token (its MAC)" \
+    "www.example.test torsieve mac $(topo_client_mac 1)" "$(stub_last host) $(stub_last user)"
 resolves=$(stub_count '"resolve"')
 check "answers: any resolver address is answered as itself" "NOERROR 203.0.113.80 203.0.113.99" \
     "$(dig_answer c1 203.0.113.99 www.example.test A)"
@@ -153,6 +155,14 @@ check ".onion: a connection to the virtual address fetches through Tor" \
 check ".onion: Tor was asked for the name, not the address" "$ONION 80" \
     "$(stub_last host) $(stub_last port)"
 
+# A dual-stack client: the name looked up over IPv6, the connection over
+# IPv4. Both are the client's (its MAC, seen in the queue), so the virtual
+# address it got works.
+read -r st onion2_a _ <<<"$(dig_answer c1 2001:db8:3::53 "$ONION2" A)"
+page=$(topo_exec c1 curl -sS --max-time 10 --resolve "$ONION2:80:$onion2_a" "http://$ONION2/" 2>&1)
+check ".onion: looked up over IPv6, connected over IPv4: one client" \
+    "torsieve-uplink http 203.0.113.80:80 $ONION2" "$page $(stub_last host)"
+
 # ---------------------------------------------------------------- names
 # The client's resolver, as DHCP would set it: `ip netns exec` puts
 # /etc/netns/NAME/resolv.conf over /etc/resolv.conf inside the namespace.
@@ -177,7 +187,7 @@ check "clients apart: c1's connection goes by c1's name, not the one c2 resolved
 before=$(stub_count '"resolve"')
 dig_answer c2 203.0.113.53 www.example.test A >/dev/null
 check "clients apart: c2's lookup of a name c1 has cached asks Tor, with c2's token" \
-    "$((before + 1)) torsieve ip $(topo_client_ip4 2)" "$(stub_count '"resolve"') $(stub_last user)"
+    "$((before + 1)) torsieve mac $(topo_client_mac 2)" "$(stub_count '"resolve"') $(stub_last user)"
 check "clients apart: PTR of c1's virtual address tells c2 nothing" "NOERROR - 203.0.113.53" \
     "$(dig_answer c2 203.0.113.53 "$o4.$o3.$o2.$o1.in-addr.arpa" PTR)"
 check "clients apart: and c2 cannot connect through it" "EHOSTUNREACH" \

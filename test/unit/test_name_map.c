@@ -157,8 +157,43 @@ static void test_full(void)
 	ts_name_map_free(m);
 }
 
+static void test_neighbours(void)
+{
+	struct ts_name_map *m = map_of(100, 10);
+	uint8_t v4[16] = {192, 0, 2, 11}, v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 11};
+	static const uint8_t mac[6] = {2, 0, 0xc0, 0, 2, 11}, other[6] = {2, 0, 0xc0, 0, 2, 99};
+	struct ts_name_client a, b;
+	/* unknown: the address stands for the client */
+	ts_name_map_client(m, 4, v4, &a);
+	CHECK_EQ_INT(a.family, 4);
+	CHECK(memcmp(a.addr, v4, 16) == 0);
+	/* both addresses seen with one MAC: one client */
+	ts_name_map_learn(m, 4, v4, mac);
+	ts_name_map_learn(m, 6, v6, mac);
+	ts_name_map_client(m, 4, v4, &a);
+	ts_name_map_client(m, 6, v6, &b);
+	CHECK_EQ_INT(a.family, TS_NAME_CLIENT_MAC);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	uint8_t v[16];
+	char name[TS_DNS_NAME_MAX + 1];
+	CHECK(ts_name_map_virtual(m, &b, "x.onion", 4, 0, v));
+	CHECK(ts_name_map_name(m, &a, 4, v, 1, name));
+	/* the address moves to another device: a new client */
+	ts_name_map_learn(m, 4, v4, other);
+	ts_name_map_client(m, 4, v4, &a);
+	CHECK(memcmp(a.addr, other, 6) == 0);
+	CHECK(!ts_name_map_name(m, &a, 4, v, 1, name));
+	/* many addresses: the table is a cache, it never fails or grows */
+	for (int i = 0; i < 10000; i++) {
+		uint8_t x[16] = {10, (uint8_t)(i >> 8), (uint8_t)i, 1};
+		ts_name_map_learn(m, 4, x, mac);
+	}
+	ts_name_map_free(m);
+}
+
 int main(void)
 {
+	RUN(test_neighbours);
 	RUN(test_virtual);
 	RUN(test_clients_apart);
 	RUN(test_real);
