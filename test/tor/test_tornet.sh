@@ -4,20 +4,23 @@
 # Prints "PASS name" / "FAIL name: why" lines and "N passed, N failed" (what
 # test/run.sh counts); exits non-zero if anything failed.  Needs root, the
 # Debian packages tor and curl, and what test/netns/topology.sh needs.
-# Takes about 30 s.  Everything it starts goes away on success, on failure
+# Takes about 40 s.  Everything it starts goes away on success, on failure
 # and on Ctrl-C (topology.sh's trap calls topo_down, which calls tornet_down).
 #
-#   TORNET_BOOT_SECS   deadline for the clients' bootstrap (default 60)
+#   TORNET_BOOT_SECS   deadline for the bootstrap (default 60)
 #
-# The network runs with two client instances (TORNET_CLIENT_INSTANCES=2,
-# whatever the environment says): they bootstrap side by side, so the
-# second one costs next to nothing (README.md, "the measured time"), and
-# every check of instance 0 is the same as with one client.
+# The network runs with two client instances (TORNET_CLIENT_INSTANCES=2)
+# and the onion service (TORNET_ONION=1), whatever the environment says:
+# the instances bootstrap side by side, so the second one costs next to
+# nothing, and the onion service about 7.5 s of bootstrap, 10 s in all
+# (README.md, "The onion service").  Every check of instance 0 is the same
+# as with one client and no onion service.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=test/tor/tornet.sh
 source "$HERE/tornet.sh"
 TORNET_CLIENT_INSTANCES=2
+TORNET_ONION=1
 
 PASSED=0
 FAILED=0
@@ -64,13 +67,44 @@ tors_in_ns() {
     return 0
 }
 ns_inode() { topo_exec "$1" stat -L -c %i /proc/self/ns/net; }
-relay_addrs_on_lo() { # how many relay addresses the uplink's lo has
+relay_addrs_on_lo() { # how many relay (and onion service) addresses the uplink's lo has
     local n=0 a
-    for a in "${TORNET_ADDRS[@]}"; do
+    for a in "${TORNET_ADDRS[@]}" "$(tornet_onion_service_addr)"; do
         ip -n "$TOPO_NS_UP" -4 -o addr show dev lo | grep -qF " $a/32 " && n=$((n + 1))
     done
     echo "$n"
 }
+# pids of the tors of TORNET_NAMES matching a pattern, sorted, on one line
+pids_of() {
+    local i
+    for i in "${!TORNET_NAMES[@]}"; do
+        # shellcheck disable=SC2053  # a pattern
+        [[ ${TORNET_NAMES[i]} == $1 ]] && echo "${TORNET_PIDS[i]}"
+    done | sort | tr '\n' ' '
+}
+# the v3 onion address of a 32-byte ed25519 public key (rend-spec-v3:
+# base32(PUBKEY | CHECKSUM | VERSION), CHECKSUM = SHA3-256(".onion checksum"
+# | PUBKEY | VERSION)[:2], VERSION = 3).  "onion_neg ADDR": the address of
+# the key's negative (sign bit of x flipped): a valid ed25519 point of the
+# same order, so a well-formed address nobody has.  "onion_check ADDR":
+# is the checksum right?  (Random 32 bytes won't do for the first: tor
+# rejects an address whose key is not a point of the prime-order group,
+# with 0xF6, as it does a bad checksum.)
+ONION_PY='
+import base64, hashlib, sys
+def addr(pk):
+    ck = hashlib.sha3_256(b".onion checksum" + pk + b"\x03").digest()[:2]
+    return base64.b32encode(pk + ck + b"\x03").decode().lower() + ".onion"
+what, a = sys.argv[1], sys.argv[2]
+raw = base64.b32decode(a[:56].upper())
+if what == "check":
+    sys.exit(0 if len(a) == 62 and raw[34] == 3 and addr(raw[:32]) == a else 1)
+pk = bytearray(raw[:32])
+pk[31] ^= 0x80
+print(addr(bytes(pk)))
+'
+onion_neg() { "$TOPO_PY" -I -c "$ONION_PY" neg "$1"; }
+onion_check() { "$TOPO_PY" -I -c "$ONION_PY" check "$1"; }
 
 SOCKS=$(tornet_socks_addr)
 SOCKS1=$(tornet_socks_addr 1)
@@ -99,8 +133,10 @@ pass "topology up ($TOPO_RUN)"
 
 # ---------------------------------------------------------------- a failed tornet_up cleans up
 # The first consensus takes several seconds: a 1 s deadline must fail, and
-# tornet_up must stop what it started.
-TORNET_BOOT_SECS=1 tornet_up 2>"$TOPO_DIR/failed-up.err"
+# tornet_up must stop what it started.  The network without the onion
+# service (TORNET_ONION=0, three relays): it fails before the onion service
+# would start, and its keys are made faster.
+TORNET_ONION=0 TORNET_BOOT_SECS=1 tornet_up 2>"$TOPO_DIR/failed-up.err"
 rc=$?
 out=$(cat "$TOPO_DIR/failed-up.err")
 left=$(tors_under "$TOPO_DIR/tornet.")
@@ -124,7 +160,7 @@ if ! tornet_up; then
     finish
 fi
 BOOT=$(tornet__ms "$TORNET_BOOT_MS")
-pass "bootstrap: $TORNET_CLIENTS_UP clients at 100% after $BOOT s (consensus with every relay after $(tornet__ms "$TORNET_CONSENSUS_MS") s, then the clients $(tornet__ms "$TORNET_CLIENT_MS") s: instance 0 $(tornet__ms "${TORNET_CLIENT_BOOT_MS[0]}") s, instance 1 $(tornet__ms "${TORNET_CLIENT_BOOT_MS[1]}") s)"
+pass "bootstrap: $TORNET_CLIENTS_UP clients at 100% and the onion service reached after $BOOT s (consensus with every relay after $(tornet__ms "$TORNET_CONSENSUS_MS") s, then the clients $(tornet__ms "$TORNET_CLIENT_MS") s: instance 0 $(tornet__ms "${TORNET_CLIENT_BOOT_MS[0]}") s, instance 1 $(tornet__ms "${TORNET_CLIENT_BOOT_MS[1]}") s; the onion service's descriptor $(tornet__ms "$TORNET_ONION_DESC_MS") s, fetched $(tornet__ms "$TORNET_ONION_MS") s after its start, $TORNET_ONION_TRIES tries)"
 phase=$(tornet_bootstrap_phase)
 if [[ $phase == *PROGRESS=100* && $phase == *TAG=done* ]]; then
     pass "control port: status/bootstrap-phase PROGRESS=100 TAG=done"
@@ -141,11 +177,12 @@ fi
 # ---------------------------------------------------------------- where the tors run
 up_tors=$(tors_in_ns up | sort | tr '\n' ' ')
 gw_tors=$(tors_in_ns gw | sort | tr '\n' ' ')
-mine=$(printf '%s\n' "${TORNET_PIDS[@]:0:3}" | sort | tr '\n' ' ')
-check "three relays in the uplink namespace" "$mine" "$up_tors"
-mine=$(printf '%s\n' "${TORNET_PIDS[@]:3}" | sort | tr '\n' ' ')
-check "both clients in the gateway namespace" "$mine" "$gw_tors"
-check "tornet_client_pid 0, 1" "${TORNET_PIDS[3]} ${TORNET_PIDS[4]}" \
+check "five relays and the onion service in the uplink namespace" \
+    "$(pids_of '@(auth[12]|exit3|relay[45]|onion)')" "$up_tors"
+check "both clients in the gateway namespace" "$(pids_of 'client*')" "$gw_tors"
+check "the tors: the relays, the clients, the onion service" \
+    "auth1 auth2 exit3 relay4 relay5 client client1 onion" "${TORNET_NAMES[*]}"
+check "tornet_client_pid 0, 1" "${TORNET_PIDS[$(tornet__index_of client)]} ${TORNET_PIDS[$(tornet__index_of client1)]}" \
     "$(tornet_client_pid 0) $(tornet_client_pid 1)"
 bad=
 for i in 0 1; do
@@ -181,12 +218,36 @@ fi
 # ---------------------------------------------------------------- the consensus
 nsall=$(tornet_control GETINFO ns/all)
 relays=$(sed -n 's/^r \([^ ]*\) .*/\1/p' <<<"$nsall" | sort | tr '\n' ' ')
-check "consensus lists the three relays" "auth1 auth2 exit3 " "$relays"
+check "consensus lists the five relays" "auth1 auth2 exit3 relay4 relay5 " "$relays"
+check "tornet_relays: the five ORPorts" \
+    "203.0.113.1:9001 203.0.113.2:9001 203.0.113.3:9001 203.0.113.4:9001 203.0.113.5:9001 " \
+    "$(tornet_relays | tr '\n' ' ')"
+check "tornet_relays with TORNET_ONION=0 (before tornet_up): the three authorities" \
+    "203.0.113.1:9001 203.0.113.2:9001 203.0.113.3:9001 " \
+    "$(TORNET_DIR='' TORNET_ONION=0 tornet_relays | tr '\n' ' ')"
 exitflags=$(awk '/^r exit3 /{x=1; next} x && /^s /{print; exit}' <<<"$nsall")
 if [[ $exitflags == *Exit* && $exitflags == *Running* && $exitflags == *Valid* ]]; then
     pass "exit3 is a running, valid Exit"
 else
     fail "exit flags" "exit3: '$exitflags'"
+fi
+# the onion service needs Stable relays (every hop of its introduction
+# circuits) and HSDirs: every relay is Stable from the first consensus on;
+# the HSDirs (and directory caches) are the authorities, not relay4/5
+bad=
+for r in auth1 auth2 exit3 relay4 relay5; do
+    f=" $(awk -v r="$r" '$1 == "r" {x = ($2 == r); next} x && /^s /{print; exit}' <<<"$nsall") "
+    [[ $f == *" Stable "* && $f == *" Running "* && $f == *" Valid "* ]] || bad+=" $r: '$f'"
+    if [[ $r == relay* ]]; then
+        [[ $f != *" HSDir "* && $f != *" V2Dir "* ]] || bad+=" $r: '$f'"
+    else
+        [[ $f == *" HSDir "* && $f == *" V2Dir "* ]] || bad+=" $r: '$f'"
+    fi
+done
+if [[ -z $bad ]]; then
+    pass "every relay is Stable and Running; the HSDirs are auth1, auth2, exit3"
+else
+    fail "Stable and HSDir flags" "$bad"
 fi
 
 # ---------------------------------------------------------------- the clients' ports
@@ -310,6 +371,90 @@ for what in "no route:http://203.0.113.99/" "refused:http://$TOPO_HTTP4:81/" \
     fi
 done
 
+# ---------------------------------------------------------------- the onion service
+ONION=$(tornet_onion_addr)
+OSRC=$(tornet_onion_service_addr)
+if [[ ${#ONION} == 62 && $ONION =~ ^[a-z2-7]{56}\.onion$ ]] && onion_check "$ONION"; then
+    pass "tornet_onion_addr: $ONION (62 characters, v3 checksum and version right)"
+else
+    fail "tornet_onion_addr" "'$ONION'"
+fi
+otorrc=$TORNET_DIR/onion/torrc
+if grep -qxF "HiddenServicePort 80 $TOPO_HTTP4:80" "$otorrc" &&
+    grep -qxF "HiddenServicePort 443 $TOPO_HTTP4:443" "$otorrc" &&
+    ! grep -qiE 'SingleHop|NonAnonymous|SocksPort [^0]' "$otorrc"; then
+    pass "onion service: ports 80 and 443 to $TOPO_HTTP4, an ordinary (3-hop) service, no SOCKS port"
+else
+    fail "onion service's torrc" "$(grep -iE 'HiddenService|SingleHop|NonAnonymous|SocksPort' "$otorrc")"
+fi
+
+for port in 80 443; do
+    url=http://$ONION/
+    ((port == 80)) || url=http://$ONION:$port/
+    t=$(topo__now)
+    body=$(tcurl "$url?$tag-onion$port" 2>&1)
+    check "GET $url through instance 0 ($(secs_since "$t") s)" \
+        "torsieve-uplink http $TOPO_HTTP4:$port" "$body"
+    check "server saw it from the onion service $OSRC, not the exit" \
+        "http $TOPO_HTTP4:$port from $OSRC GET /?$tag-onion$port" \
+        "$(grep -F "GET /?$tag-onion$port" "$LOG")"
+done
+# instance 1 has not looked the service up before: HSDir, introduction,
+# rendezvous, all in this one request
+t=$(topo__now)
+body=$(icurl 1 "" "http://$ONION/?$tag-onion-i1" 2>&1)
+check "GET http://$ONION/ through instance 1, its first lookup ($(secs_since "$t") s)" \
+    "torsieve-uplink http $TOPO_HTTP4:80" "$body"
+# the client's side of the rendezvous: a 3-hop circuit of its own to the
+# rendezvous point, joined with the service's
+hop='\$[0-9A-F]{40}~[a-z0-9]+'
+rend=$(tornet_control GETINFO circuit-status |
+    grep -E "^[0-9]+ BUILT $hop,$hop,$hop .*PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_JOINED REND_QUERY=${ONION%.onion}( |\$)")
+if [[ -n $rend ]]; then
+    pass "instance 0: a joined 3-hop rendezvous circuit for ${ONION%.onion} (circuit ${rend%% *})"
+else
+    fail "rendezvous circuit" "$(tornet_control GETINFO circuit-status | grep -F REND)"
+fi
+# a port the service does not have
+t=$(topo__now)
+out=$(tcurl "http://$ONION:81/" 2>&1)
+rc=$?
+el=$(secs_since "$t")
+if ((rc == 97)) && [[ $out == *"(5)" ]]; then
+    pass "port 81 of the onion (not a HiddenServicePort): SOCKS5 reply 5, connection refused, in $el s"
+else
+    fail "port 81 of the onion" "curl exit $rc after $el s: $out"
+fi
+# a bad checksum: one character of the key changed
+c=${ONION:10:1}
+n=a
+[[ $c == a ]] && n=b
+bad_onion=${ONION:0:10}$n${ONION:11}
+t=$(topo__now)
+out=$(tcurl "http://$bad_onion/" 2>&1)
+rc=$?
+el=$(secs_since "$t")
+if ((rc == 97)) && [[ $out == *"(246)"* ]] && ! onion_check "$bad_onion"; then
+    pass "$bad_onion (bad checksum): SOCKS5 reply 0xF6 in $el s"
+else
+    fail "bad checksum" "curl exit $rc after $el s: $out"
+fi
+# well-formed, nobody's: every HSDir answers 404, tor replies 0xF0
+# (descriptor not found)
+nx=$(onion_neg "$ONION")
+for i in 0 1; do
+    t=$(topo__now)
+    out=$(icurl "$i" "" "http://$nx/" 2>&1)
+    rc=$?
+    el=$(secs_since "$t")
+    if ((rc == 97)) && [[ $out == *"(240)"* ]] && onion_check "$nx" &&
+        (($(topo__now) - t < 10000000)); then
+        pass "instance $i: $nx (well-formed, no descriptor): SOCKS5 reply 0xF0 in $el s"
+    else
+        fail "instance $i: onion without descriptor" "curl exit $rc after $el s: $out"
+    fi
+done
+
 # ---------------------------------------------------------------- stop one instance
 pid1=$(tornet_client_pid 1)
 start1=$(topo__starttime "$pid1")
@@ -337,9 +482,11 @@ check "instance 0 still fetches through $SOCKS after instance 1 stopped" \
     "torsieve-uplink http $TOPO_HTTP4:80" "$body"
 check "server saw it from the exit" "http $TOPO_HTTP4:80 from $EXIT GET /?$tag-after-stop" \
     "$(grep -F "GET /?$tag-after-stop" "$LOG")"
-check "the relays and instance 0 still run" \
-    "$(printf '%s\n' "${TORNET_PIDS[@]:0:4}" | sort | tr '\n' ' ')" \
+check "the relays, the onion service and instance 0 still run" \
+    "$(pids_of '!(client1)')" \
     "$( (tors_in_ns up; tors_in_ns gw) | sort | tr '\n' ' ')"
+body=$(tcurl "http://$ONION/?$tag-onion-after-stop" 2>&1)
+check "instance 0 still reaches the onion service" "torsieve-uplink http $TOPO_HTTP4:80" "$body"
 
 # ---------------------------------------------------------------- tornet_down
 pids=("${TORNET_PIDS[@]}")
@@ -373,7 +520,8 @@ fi
 # disposition restored (a background job of a non-interactive shell starts
 # with SIGINT ignored), interrupted as a terminal's ^C would: SIGINT to the
 # whole group, while its tors are bootstrapping.  It runs two clients
-# too: 5 tors.
+# too, and no onion service (TORNET_ONION=0, the default network: the onion
+# service's tor starts only after the first consensus, 10 s in): 5 tors.
 CHILD=
 stop_child() {
     [[ -n $CHILD ]] || return 0
@@ -389,7 +537,7 @@ child_started() { compgen -G "$TOPO_TMP/ts-netns-$CHILD.??????/tor-client1.log" 
 # shellcheck disable=SC2317
 child_tors() { [[ $(tors_under "$cdir/tornet." | wc -l) == 5 ]]; }
 # shellcheck disable=SC2016  # expanded by the child
-setsid env --default-signal=INT bash -c 'TOPO_CLIENTS=1 TORNET_CLIENT_INSTANCES=2; source "$1"; tornet_up; sleep 60' \
+setsid env --default-signal=INT bash -c 'TOPO_CLIENTS=1 TORNET_CLIENT_INSTANCES=2 TORNET_ONION=0; source "$1"; tornet_up; sleep 60' \
     child "$HERE/tornet.sh" >/dev/null 2>&1 </dev/null &
 CHILD=$!
 if ! topo_wait_until 30 "the second run's tors to start" child_started; then

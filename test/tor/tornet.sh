@@ -11,6 +11,12 @@
 #   up0 198.51.100.1 ---------------------- eth0 198.51.100.2
 #                                            lo 203.0.113.80 http :80 :443 (topology.sh)
 #                                            lo 203.0.113.53 dns :53, the exit's resolver
+#                                          [TORNET_ONION=1:
+#                                            lo 203.0.113.4  relay4 ORPort 9001 (middle)
+#                                            lo 203.0.113.5  relay5 ORPort 9001 (middle)
+#                                            lo 203.0.113.6  onion service (a v3 .onion:
+#                                               port 80 -> 203.0.113.80:80,
+#                                               port 443 -> 203.0.113.80:443)]
 #
 # Three directory authorities that are also relays (exit3 is the exit) run in
 # the uplink namespace, next to the "internet" servers; the client runs in the
@@ -42,10 +48,18 @@
 #   tornet_relays               ADDR:ORPORT of each relay, one a line (for firewall rules
 #                               and capture filters)
 #   tornet_bootstrap_phase [I]  the client's status/bootstrap-phase
+#   tornet_onion_addr           the onion service's address, 56 characters + ".onion"
+#                               (TORNET_ONION=1)
+#   tornet_onion_service_addr   203.0.113.6     (where the onion service's connections to
+#                               the web server come from)
 #
 # Settings (before tornet_up):
-#   TORNET_BOOT_SECS           deadline for the clients' 100% bootstrap (default 60)
+#   TORNET_BOOT_SECS           deadline for the clients' 100% bootstrap and, with
+#                              TORNET_ONION=1, the first fetch of the .onion (default 60)
 #   TORNET_CLIENT_INSTANCES    client tors in the gateway namespace, 1..4 (default 1)
+#   TORNET_ONION               1: two more relays and an onion service in the uplink
+#                              namespace; tornet_up returns once client instance 0 has
+#                              fetched http://ADDR.onion/ (default 0)
 #   TORNET_CLIENT_TORRC_EXTRA  lines appended to instance 0's torrc (TransPort, DNSPort, ...)
 #   TORNET_CLIENT_TORRC_EXTRA_I  the same for instance I (1..3)
 #   TORNET_TOR, TORNET_GENCERT the programs (default tor, tor-gencert from PATH)
@@ -66,12 +80,20 @@ TORNET_GENCERT=${TORNET_GENCERT:-tor-gencert}
 TORNET_BOOT_SECS=${TORNET_BOOT_SECS:-60}
 TORNET_CLIENT_TORRC_EXTRA=${TORNET_CLIENT_TORRC_EXTRA:-}
 TORNET_CLIENT_INSTANCES=${TORNET_CLIENT_INSTANCES:-1}
+TORNET_ONION=${TORNET_ONION:-0}
 
 # ---------------------------------------------------------------- layout
 # Relays: documentation addresses (RFC 5737) added to the uplink's loopback,
-# so they exist only inside the uplink namespace.
-TORNET_NICKS=(auth1 auth2 exit3)
-TORNET_ADDRS=(203.0.113.1 203.0.113.2 203.0.113.3)
+# so they exist only inside the uplink namespace.  The first
+# TORNET_AUTH_COUNT are the directory authorities; TORNET_ONION=1 adds two
+# relays that are not (tornet__layout).
+TORNET_AUTH_NICKS=(auth1 auth2 exit3)
+TORNET_AUTH_ADDRS=(203.0.113.1 203.0.113.2 203.0.113.3)
+TORNET_AUTH_COUNT=${#TORNET_AUTH_NICKS[@]}
+TORNET_ONION_RELAY_NICKS=(relay4 relay5)
+TORNET_ONION_RELAY_ADDRS=(203.0.113.4 203.0.113.5)
+TORNET_NICKS=()         # the relays of this network, authorities first (tornet__layout)
+TORNET_ADDRS=()
 TORNET_EXIT_INDEX=2
 TORNET_ORPORT=9001
 TORNET_DIRPORT=9030
@@ -86,6 +108,28 @@ TORNET_CLIENT_PORT_STEP=10
 # 0xF0-0xF7 (tor(1), SocksPort)
 TORNET_SOCKS_FLAGS="IsolateSOCKSAuth ExtendedErrors"
 TORNET_RESOLVER=$TOPO_DNS4          # the uplink's DNS server: the exit's only resolver
+# The onion service (TORNET_ONION=1): a tor of its own in the relay
+# namespace, with its own address on the uplink's loopback, so its
+# connections to the web server are told apart from the exit's in
+# servers.log.  Its ports: virtual port -> target.
+TORNET_ONION_NAME=onion
+TORNET_ONION_BIND=203.0.113.6
+TORNET_ONION_PORTS=("80 $TOPO_HTTP4:80" "443 $TOPO_HTTP4:443")
+
+# tornet__layout: TORNET_NICKS and TORNET_ADDRS for TORNET_ONION.  An onion
+# service in a network this small needs more than three relays: tor 0.4.9
+# (vanguards-lite) builds the client's HSDir and introduction circuits and
+# the service's rendezvous circuits with four hops (guard, layer-2 guard,
+# middle, then the relay asked for), and no circuit uses a relay twice.
+tornet__layout() {
+    TORNET_NICKS=("${TORNET_AUTH_NICKS[@]}")
+    TORNET_ADDRS=("${TORNET_AUTH_ADDRS[@]}")
+    if [[ $TORNET_ONION == 1 ]]; then
+        TORNET_NICKS+=("${TORNET_ONION_RELAY_NICKS[@]}")
+        TORNET_ADDRS+=("${TORNET_ONION_RELAY_ADDRS[@]}")
+    fi
+}
+tornet__layout
 
 # ---------------------------------------------------------------- state
 TORNET_DIR=             # keys, torrcs, data directories: $TOPO_DIR/tornet.XXXXXX
@@ -99,6 +143,11 @@ TORNET_CLIENT_MS=       #   and: start of the clients to the last one's "Bootstr
 TORNET_CLIENT_BOOT_MS=()  # per instance: start of the clients to its "Bootstrapped 100%"
 TORNET__T_CLIENTS=      # when the clients were started (topo__now)
 TORNET__KEYGEN=()       # key generators running in the background (tornet_up)
+TORNET_ONION_UP=        # 1 if the network that is up has the onion service
+TORNET_ONION_DESC_MS=   # measured: start of the onion service's tor to every upload of
+                        #   its descriptors accepted by the HSDirs
+TORNET_ONION_MS=        #   and to client instance 0's first fetch of http://ADDR.onion/
+TORNET_ONION_TRIES=     # the fetches that took (tried once the descriptors were uploaded)
 
 tornet_log() { printf 'tornet: %s\n' "$*" >&2; }
 tornet_err() { printf 'tornet: error: %s\n' "$*" >&2; return 1; }
@@ -120,6 +169,7 @@ tornet__index_of() {   # NAME: its index in TORNET_NAMES
     done
     return 1
 }
+tornet__join() { local IFS=$1; shift; echo "$*"; }   # SEP WORD...
 tornet__port_plus() { echo "${1%:*}:$((${1##*:} + $2))"; }   # ADDR:PORT N
 
 # tornet_socks_addr [I], tornet_control_addr [I]: client instance I's ports
@@ -133,9 +183,31 @@ tornet_control_addr() {
     tornet__port_plus "$TORNET_CONTROL" $((TORNET_CLIENT_PORT_STEP * ${1:-0}))
 }
 tornet_exit_addr() { echo "${TORNET_ADDRS[TORNET_EXIT_INDEX]}"; }
+# tornet_relays: ADDR:ORPORT of every relay of the network that is up, or
+# (before tornet_up) of the network TORNET_ONION asks for
 tornet_relays() {
-    local a
-    for a in "${TORNET_ADDRS[@]}"; do echo "$a:$TORNET_ORPORT"; done
+    local a addrs=("${TORNET_ADDRS[@]}")
+    if [[ -z $TORNET_DIR ]]; then
+        addrs=("${TORNET_AUTH_ADDRS[@]}")
+        [[ $TORNET_ONION != 1 ]] || addrs+=("${TORNET_ONION_RELAY_ADDRS[@]}")
+    fi
+    for a in "${addrs[@]}"; do echo "$a:$TORNET_ORPORT"; done
+}
+tornet_onion_service_addr() { echo "$TORNET_ONION_BIND"; }
+# the addresses tornet_up puts on the uplink's loopback
+tornet__lo_addrs() {
+    echo "${TORNET_ADDRS[@]}"
+    [[ $TORNET_ONION_UP != 1 ]] || echo "$TORNET_ONION_BIND"
+}
+# tornet_onion_addr: the onion service's address ("<56 base32>.onion"), as
+# tor wrote it to its hostname file.  Fails if there is no onion service.
+tornet_onion_addr() {
+    local h
+    [[ -n $TORNET_DIR ]] || { tornet_err "no tor network is up"; return 1; }
+    h=$(cat "$TORNET_DIR/$TORNET_ONION_NAME/hs/hostname" 2>/dev/null) ||
+        { tornet_err "no onion service in this network (TORNET_ONION=1)"; return 1; }
+    [[ $h =~ ^[a-z2-7]{56}\.onion$ ]] || { tornet_err "onion address '$h'"; return 1; }
+    echo "$h"
 }
 
 tornet_check_tools() {
@@ -179,7 +251,7 @@ tornet__log_of() { echo "$TOPO_DIR/tor-$1.log"; }
 
 # tornet__keys I: authority keys (tor-gencert) and the relay's identity keys
 # (tor --list-fingerprint with a keygen torrc of ours, network disabled) for
-# relay I.  Runs in the background from tornet_up, in the relay namespace.
+# authority I.  Runs in the background from tornet_up, in the relay namespace.
 tornet__keys() {
     local i=$1 nick=${TORNET_NICKS[$1]} addr=${TORNET_ADDRS[$1]} d
     d=$TORNET_DIR/$nick
@@ -201,13 +273,14 @@ EOF
 }
 
 tornet__write_torrcs() {
-    local i nick addr d v3 fp auths=""
-    for i in "${!TORNET_NICKS[@]}"; do
+    local i nick addr d v3 fp p auths=""
+    for ((i = 0; i < TORNET_AUTH_COUNT; i++)); do
         nick=${TORNET_NICKS[i]}
         addr=${TORNET_ADDRS[i]}
         d=$TORNET_DIR/$nick
-        v3=$(sed -n 's/^fingerprint \([0-9A-F]\{40\}\)$/\1/p' "$d/keys/authority_certificate")
+        fp=
         read -r _ fp <"$d/fingerprint"
+        v3=$(sed -n 's/^fingerprint \([0-9A-F]\{40\}\)$/\1/p' "$d/keys/authority_certificate")
         [[ $v3 =~ ^[0-9A-F]{40}$ && $fp =~ ^[0-9A-F]{40}$ ]] ||
             { tornet_err "no keys for $nick: $(cat "$d/gencert.log" "$d/keygen.log")"; return 1; }
         auths+="DirAuthority $nick orport=$TORNET_ORPORT no-v2 v3ident=$v3 $addr:$TORNET_DIRPORT $fp"$'\n'
@@ -222,7 +295,19 @@ tornet__write_torrcs() {
     # valid-after 5 s after the start and the vote 3 s after it.  Written
     # just before the tors start; the midnight rules of the schedule can
     # only cost one more round (tornet_up waits for a full consensus anyway).
-    local offset=$((EPOCHSECONDS % 5))
+    #
+    # With TORNET_ONION=1 the first consensus must list relay4 and relay5
+    # too, and a relay is in a vote only once the authorities have found its
+    # ORPort reachable, which they test as soon as it has uploaded its
+    # descriptor: 2-3.5 s after the start (more on a loaded machine).  A
+    # vote 3 s after the start missed one of them in about half the runs,
+    # and the next consensus came 10 s later (V3AuthVotingInterval).  So
+    # here the initial interval is 10 s (2+2 s of delays stay 2+2) and the
+    # offset (now mod 10): the first vote 6 s after the start, the
+    # consensus 10 s after it.
+    local ivl=5 lead=5 offset
+    [[ $TORNET_ONION_UP != 1 ]] || ivl=10 lead=10
+    offset=$(((EPOCHSECONDS + lead) % ivl))
 
     # shared by every tor: a test network of our own, nothing of the public one
     local common
@@ -238,6 +323,31 @@ ShutdownWaitLength 0"
         nick=${TORNET_NICKS[i]}
         addr=${TORNET_ADDRS[i]}
         d=$TORNET_DIR/$nick
+        if ((i >= TORNET_AUTH_COUNT)); then
+            # a relay that is only a relay (TORNET_ONION=1): guard, middle,
+            # introduction and rendezvous point.  Not a directory cache: a
+            # client would fetch directory information from it too, and
+            # until it has the microdescriptors itself (seconds after the
+            # consensus) such a fetch fails and is retried only 10 s later.
+            # So not an HSDir either (the authorities are)
+            cat >"$d/torrc" <<EOF
+# written by test/tor/tornet.sh for $TOPO_RUN: relay $nick (not an exit)
+DataDirectory $d
+PidFile $d/pid
+$common
+Nickname $nick
+ContactInfo tornet@example.test
+Address $addr
+ORPort $addr:$TORNET_ORPORT
+OutboundBindAddress $addr
+SocksPort 0
+AssumeReachable 1
+DirCache 0
+ExitRelay 0
+ExitPolicy reject *:*
+EOF
+            continue
+        fi
         {
             echo "# written by test/tor/tornet.sh for $TOPO_RUN: authority and relay $nick"
             echo "DataDirectory $d"
@@ -254,7 +364,7 @@ SocksPort 0
 AssumeReachable 1
 AuthoritativeDirectory 1
 V3AuthoritativeDirectory 1
-TestingV3AuthInitialVotingInterval 5
+TestingV3AuthInitialVotingInterval $ivl
 TestingV3AuthInitialVoteDelay 2
 TestingV3AuthInitialDistDelay 2
 TestingV3AuthVotingStartOffset $offset
@@ -263,6 +373,9 @@ V3AuthVoteDelay 2
 V3AuthDistDelay 2
 TestingDirAuthVoteExit *
 TestingDirAuthVoteGuard *
+TestingDirAuthVoteHSDir $(tornet__join , "${TORNET_AUTH_ADDRS[@]}")
+AuthDirVoteStableGuaranteeMinUptime 0
+AuthDirVoteStableGuaranteeMTBF 0
 TestingMinExitFlagThreshold 0
 EOF
             if ((i == TORNET_EXIT_INDEX)); then
@@ -307,6 +420,28 @@ EOF
             [[ -z ${!extra:-} ]] || echo "${!extra}"
         } >"$d/torrc"
     done
+
+    # the onion service: a client-only tor (no SOCKS port) in the relay
+    # namespace whose streams to the web server leave from
+    # TORNET_ONION_BIND.  An ordinary service: three hops to its
+    # introduction and rendezvous points, no single-hop mode.
+    if [[ $TORNET_ONION_UP == 1 ]]; then
+        d=$TORNET_DIR/$TORNET_ONION_NAME
+        {
+            echo "# written by test/tor/tornet.sh for $TOPO_RUN: the onion service"
+            echo "DataDirectory $d"
+            echo "PidFile $d/pid"
+            echo "$common"
+            cat <<EOF
+Log [rend]info file $d/rend.log
+SocksPort 0
+ClientUseIPv6 0
+OutboundBindAddress $TORNET_ONION_BIND
+HiddenServiceDir $d/hs
+EOF
+            for p in "${TORNET_ONION_PORTS[@]}"; do echo "HiddenServicePort $p"; done
+        } >"$d/torrc"
+    fi
 }
 
 # ---------------------------------------------------------------- up / down
@@ -331,10 +466,11 @@ tornet__clients_booted() {
 }
 
 # tornet__consensus_ready: every authority has published a consensus that
-# lists all the relays (read from their data directories: no packet sent)
+# lists all the relays (read from their data directories: no packet sent;
+# relay4 and relay5 have such a file too, but only once they fetched it)
 tornet__consensus_ready() {
     local nick n
-    for nick in "${TORNET_NICKS[@]}"; do
+    for nick in "${TORNET_NICKS[@]:0:TORNET_AUTH_COUNT}"; do
         n=$(grep -c '^r ' "$TORNET_DIR/$nick/cached-microdesc-consensus" 2>/dev/null) || return 1
         ((n == ${#TORNET_NICKS[@]})) || return 1
     done
@@ -355,10 +491,11 @@ tornet__wait() {
             fi
         done
         if (($(topo__now) > deadline)); then
-            # the log of the first client not at 100%, else of the last tor started
-            local show=${TORNET_NAMES[-1]} n
+            # the log of the first client not at 100%, else of the last tor
+            # started (or the one TORNET__SHOW names)
+            local show=${TORNET__SHOW:-${TORNET_NAMES[-1]}} n
             for n in "${TORNET_NAMES[@]}"; do
-                [[ $n == client* ]] || continue
+                [[ -z ${TORNET__SHOW:-} && $n == client* ]] || continue
                 grep -q 'Bootstrapped 100%' "$(tornet__log_of "$n")" 2>/dev/null || { show=$n; break; }
             done
             tornet_err "timed out after $TORNET_BOOT_SECS s waiting for $what; last lines of" \
@@ -372,17 +509,91 @@ tornet__wait() {
 
 tornet__ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
+# ---------------------------------------------------------------- the onion service
+
+# A SOCKS5 client for tornet_up's own check of the onion service: CONNECT
+# to HOST:PORT by name (tor resolves it; an .onion is looked up), then GET
+# PATH.  Prints the body, or "socks5 reply 0xNN" (exit 3) if the CONNECT
+# was refused; exit 2 on any other failure.
+TORNET__SOCKS_PY='
+import socket, sys
+proxy, host, port, path, timeout = sys.argv[1:6]
+ph, pp = proxy.rsplit(":", 1)
+try:
+    s = socket.create_connection((ph, int(pp)), timeout=float(timeout))
+    s.sendall(b"\x05\x01\x00")
+    if s.recv(2) != b"\x05\x00":
+        sys.exit("tornet: SOCKS5 greeting refused")
+    h = host.encode()
+    s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + int(port).to_bytes(2, "big"))
+    r = s.recv(4)
+    if len(r) < 2:
+        sys.exit("tornet: no SOCKS5 reply")
+    if r[1] != 0:
+        print("socks5 reply 0x%02X" % r[1])
+        sys.exit(3)
+    need = {1: 4, 4: 16}.get(r[3])
+    if need is None:
+        need = s.recv(1)[0]
+    s.recv(need + 2)
+    s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    print(data.split(b"\r\n\r\n", 1)[-1].decode("utf-8", "replace").rstrip("\n"))
+except (OSError, IndexError, ValueError) as e:
+    sys.exit("tornet: %s" % (e or "short SOCKS5 reply"))
+'
+
+# tornet__onion_uploaded: the onion service has uploaded its descriptors
+# (current and next time period, to each of the three HSDirs), and every
+# upload it started has been accepted (its [rend]info log).  A client asks
+# one of the HSDirs at random: after the first "200" only, it could ask one
+# still waiting for its copy and get "not found".
+tornet__onion_uploaded() {
+    local log=$TORNET_DIR/$TORNET_ONION_NAME/rend.log n
+    n=$(grep -c 'descriptor of revision [0-9]* initiated upload request to' "$log" 2>/dev/null)
+    TORNET__UPLOADS=$(grep -c 'Uploading hidden service descriptor: finished with status 200' \
+        "$log" 2>/dev/null)
+    ((n > 0 && TORNET__UPLOADS >= n))
+}
+
+# tornet__onion_fetched: client instance 0 fetches http://ADDR.onion/ and
+# gets the web server's page.  A failed try (the client may have asked an
+# HSDir that had no descriptor yet: reply 0xF0) costs one NEWNYM, which
+# also drops the client's memory of the HSDirs it asked in vain (tor would
+# not ask them again for 15 minutes), and at least a second.
+tornet__onion_fetched() {
+    local out
+    TORNET_ONION_TRIES=$((TORNET_ONION_TRIES + 1))
+    out=$(topo_exec "$TORNET_CLIENT_NS" "$TOPO_PY" -I -c "$TORNET__SOCKS_PY" "$(tornet_socks_addr 0)" \
+        "$TORNET__ONION" 80 /?tornet-onion-check 10 2>&1)
+    [[ $out == "torsieve-uplink http $TOPO_HTTP4:80" ]] && return 0
+    tornet_log "fetch $TORNET_ONION_TRIES of http://$TORNET__ONION/ failed ($out); trying again"
+    tornet__control 0 "SIGNAL NEWNYM" >/dev/null 2>&1
+    sleep 1
+    return 1
+}
+
 # tornet_up: generate keys, write the torrcs, start the three authorities
-# (in the uplink namespace), wait for their first full consensus, start the
-# TORNET_CLIENT_INSTANCES clients (in the gateway namespace, all at once)
-# and wait until every one has bootstrapped to 100%; TORNET_BOOT_SECS is the
-# deadline for both waits together.  Brings up a topology first if none is
-# up.  Call it from the main shell (not in $(...)): the tors are its
-# children.  On failure everything it started is stopped again
-# (tornet_down).  Sets TORNET_BOOT_MS, TORNET_CONSENSUS_MS, TORNET_CLIENT_MS,
-# TORNET_CLIENT_BOOT_MS and TORNET_CLIENTS_UP.
+# (in the uplink namespace; with TORNET_ONION=1 the two other relays too),
+# wait for their first full consensus, start the TORNET_CLIENT_INSTANCES
+# clients (in the gateway namespace, all at once) and the onion service
+# (TORNET_ONION=1, in the uplink namespace) and wait until every client has
+# bootstrapped to 100% and, with TORNET_ONION=1, the service's descriptor is
+# uploaded and client instance 0 has fetched http://ADDR.onion/;
+# TORNET_BOOT_SECS is the deadline for all the waits together.  Brings up a
+# topology first if none is up.  Call it from the main shell (not in
+# $(...)): the tors are its children.  On failure everything it started is
+# stopped again (tornet_down).  Sets TORNET_BOOT_MS, TORNET_CONSENSUS_MS,
+# TORNET_CLIENT_MS, TORNET_CLIENT_BOOT_MS, TORNET_CLIENTS_UP and, with the
+# onion service, TORNET_ONION_UP, TORNET_ONION_DESC_MS, TORNET_ONION_MS and
+# TORNET_ONION_TRIES.
 tornet_up() {
-    local i nick t0 deadline rc=0 socks what
+    local i nick t0 deadline rc=0 socks what TORNET__SHOW='' TORNET__UPLOADS=0 TORNET__ONION=''
     [[ -z $TORNET_DIR ]] || { tornet_err "a tor network is already up ($TORNET_DIR)"; return 1; }
     tornet_check_tools || return
     [[ $TORNET_BOOT_SECS =~ ^[0-9]+$ ]] || { tornet_err "TORNET_BOOT_SECS must be whole seconds"; return 1; }
@@ -391,6 +602,7 @@ tornet_up() {
         tornet_err "TORNET_CLIENT_INSTANCES must be 1..$TORNET_CLIENT_MAX"
         return 1
     fi
+    [[ $TORNET_ONION == [01] ]] || { tornet_err "TORNET_ONION must be 0 or 1"; return 1; }
     if [[ -z $TOPO_RUN ]]; then
         topo_up || return
     fi
@@ -399,15 +611,20 @@ tornet_up() {
     chmod 755 "$TORNET_DIR"
     TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=()
     TORNET_BOOT_MS='' TORNET_CONSENSUS_MS='' TORNET_CLIENT_MS='' TORNET_CLIENT_BOOT_MS=()
+    TORNET_ONION_MS='' TORNET_ONION_DESC_MS='' TORNET_ONION_TRIES=0
     TORNET_CLIENTS_UP=$TORNET_CLIENT_INSTANCES
+    TORNET_ONION_UP=$TORNET_ONION
+    tornet__layout
 
-    # the relays' addresses, on the uplink's loopback
-    for i in "${!TORNET_ADDRS[@]}"; do
-        ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr replace "${TORNET_ADDRS[i]}/32" dev lo ||
+    # the relays' addresses (and the onion service's), on the uplink's loopback
+    for i in $(tornet__lo_addrs); do
+        ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr replace "$i/32" dev lo ||
             { tornet_down; return 1; }
     done
 
-    # keys: RSA keygen takes about a second each, so the three in parallel
+    # keys: RSA keygen takes about a second each, so the three authorities'
+    # in parallel.  relay4 and relay5 make their own when they start: no
+    # torrc names them
     for i in "${!TORNET_NICKS[@]}"; do
         nick=${TORNET_NICKS[i]}
         if ! mkdir -p "$TORNET_DIR/$nick/keys" ||
@@ -415,6 +632,7 @@ tornet_up() {
             tornet_down
             return 1
         fi
+        ((i < TORNET_AUTH_COUNT)) || continue
         tornet__keys "$i" &
         TORNET__KEYGEN+=($!)
     done
@@ -426,6 +644,11 @@ tornet_up() {
         mkdir -p "$TORNET_DIR/$(tornet__client_name "$i")" || rc=1
         chmod 700 "$TORNET_DIR/$(tornet__client_name "$i")" || rc=1
     done
+    if [[ $TORNET_ONION_UP == 1 ]]; then
+        # tor refuses a HiddenServiceDir that others can read
+        mkdir -p "$TORNET_DIR/$TORNET_ONION_NAME/hs" || rc=1
+        chmod 700 "$TORNET_DIR/$TORNET_ONION_NAME" "$TORNET_DIR/$TORNET_ONION_NAME/hs" || rc=1
+    fi
     if ((rc)) || ! tornet__write_torrcs; then
         tornet_err "generating keys or torrcs failed (in $TORNET_DIR)"
         tornet_down
@@ -439,6 +662,8 @@ tornet_up() {
     # starts only once every authority has published a consensus with all
     # the relays; it then bootstraps in a second or two.  Several clients
     # start together and bootstrap side by side.
+    # The onion service's tor is a client too (it must not fetch a
+    # consensus without relays either): it starts with the clients.
     t0=$(topo__now)
     deadline=$((t0 + TORNET_BOOT_SECS * 1000000))
     for i in "${!TORNET_NICKS[@]}"; do
@@ -454,6 +679,9 @@ tornet_up() {
     for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
         tornet__start "$TORNET_CLIENT_NS" "$(tornet__client_name "$i")" || { tornet_down; return 1; }
     done
+    if [[ $TORNET_ONION_UP == 1 ]]; then
+        tornet__start "$TORNET_RELAY_NS" "$TORNET_ONION_NAME" || { tornet_down; return 1; }
+    fi
     what="the client's bootstrap to 100%"
     ((TORNET_CLIENTS_UP == 1)) || what="the bootstrap to 100% of all $TORNET_CLIENTS_UP clients"
     if ! tornet__wait "$deadline" "$what" tornet__clients_booted; then
@@ -461,6 +689,26 @@ tornet_up() {
         return 1
     fi
     TORNET_CLIENT_MS=$((($(topo__now) - TORNET__T_CLIENTS) / 1000))
+
+    # The onion service: its descriptors on the HSDirs, then a real fetch
+    # of http://ADDR.onion/ through client instance 0.  Fetching before the
+    # upload would only earn "descriptor not found" (and a NEWNYM).
+    if [[ $TORNET_ONION_UP == 1 ]]; then
+        TORNET__SHOW=$TORNET_ONION_NAME
+        if ! tornet__wait "$deadline" "the onion service's descriptors to be uploaded" \
+            tornet__onion_uploaded; then
+            tornet_down
+            return 1
+        fi
+        TORNET_ONION_DESC_MS=$((($(topo__now) - TORNET__T_CLIENTS) / 1000))
+        TORNET__ONION=$(tornet_onion_addr) || { tornet_down; return 1; }
+        if ! tornet__wait "$deadline" "client 0 to fetch http://$TORNET__ONION/" \
+            tornet__onion_fetched; then
+            tornet_down
+            return 1
+        fi
+        TORNET_ONION_MS=$((($(topo__now) - TORNET__T_CLIENTS) / 1000))
+    fi
     TORNET_BOOT_MS=$((($(topo__now) - t0) / 1000))
     socks=$(for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do tornet_socks_addr "$i"; done | paste -sd,)
     what=client
@@ -468,12 +716,19 @@ tornet_up() {
     tornet_log "bootstrapped in $(tornet__ms "$TORNET_BOOT_MS") s: consensus after" \
         "$(tornet__ms "$TORNET_CONSENSUS_MS") s, $what after $(tornet__ms "$TORNET_CLIENT_MS") s more" \
         "(SOCKS $socks in $(topo_ns "$TORNET_CLIENT_NS"), exit $(tornet_exit_addr))"
+    [[ $TORNET_ONION_UP == 0 ]] ||
+        tornet_log "onion service $TORNET__ONION: descriptors uploaded ($TORNET__UPLOADS accepted)" \
+            "$(tornet__ms "$TORNET_ONION_DESC_MS") s after its start, fetched by client 0 after" \
+            "$(tornet__ms "$TORNET_ONION_MS") s ($TORNET_ONION_TRIES tries)"
     # state for "tornet.sh control/status" from another shell
     {
         echo "TORNET_CLIENT_INSTANCES=$TORNET_CLIENTS_UP"
+        echo "TORNET_ONION=$TORNET_ONION_UP"
         echo "TORNET_BOOT_MS=$TORNET_BOOT_MS"
         echo "TORNET_CONSENSUS_MS=$TORNET_CONSENSUS_MS"
         echo "TORNET_CLIENT_MS=$TORNET_CLIENT_MS"
+        echo "TORNET_ONION_DESC_MS=$TORNET_ONION_DESC_MS"
+        echo "TORNET_ONION_MS=$TORNET_ONION_MS"
         for i in "${!TORNET_PIDS[@]}"; do
             echo "TORNET_TOR_${TORNET_NAMES[i]}=${TORNET_PIDS[i]}:${TORNET_STARTS[i]}"
         done
@@ -508,8 +763,8 @@ tornet_down() {
         wait "$p" 2>/dev/null
     done
     if [[ -n $TOPO_RUN && -e /run/netns/$(topo_ns "$TORNET_RELAY_NS") ]]; then
-        for i in "${!TORNET_ADDRS[@]}"; do
-            ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr del "${TORNET_ADDRS[i]}/32" dev lo 2>/dev/null
+        for i in $(tornet__lo_addrs); do
+            ip -n "$(topo_ns "$TORNET_RELAY_NS")" addr del "$i/32" dev lo 2>/dev/null
         done
     fi
     if [[ -n $TORNET_DIR && -d $TORNET_DIR ]]; then
@@ -523,6 +778,7 @@ tornet_down() {
         fi
     fi
     TORNET_DIR='' TORNET_PIDS=() TORNET_STARTS=() TORNET_NAMES=() TORNET_CLIENTS_UP=''
+    TORNET_ONION_UP=''
     return $rc
 }
 
@@ -666,6 +922,9 @@ tornet__load() {
         TOPO_NS_GW=$run-gw TOPO_NS_UP=$run-up
         TORNET_CLIENTS_UP=$(sed -n 's/^TORNET_CLIENT_INSTANCES=\([1-9]\)$/\1/p' "$t/state")
         TORNET_CLIENTS_UP=${TORNET_CLIENTS_UP:-1}
+        TORNET_ONION_UP=0
+        grep -qx 'TORNET_ONION=1' "$t/state" && TORNET_ONION_UP=1
+        TORNET_ONION=$TORNET_ONION_UP tornet__layout
         return 0
     done
     tornet_err "no tor network in run $run"
@@ -686,7 +945,13 @@ tornet__main() {
         for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
             echo "client $i:    SOCKS $(tornet_socks_addr "$i"), control $(tornet_control_addr "$i"), pid $(tornet_client_pid "$i")"
         done
+        if [[ $TORNET_ONION_UP == 1 ]]; then
+            echo "onion:       $(tornet_onion_addr) (80, 443 -> $TOPO_HTTP4, from $TORNET_ONION_BIND;" \
+                "descriptor after $TORNET_ONION_DESC_MS ms, fetched after $TORNET_ONION_MS ms)"
+        fi
         echo "try:         ip netns exec $TOPO_NS_GW curl --socks5-hostname $TORNET_SOCKS http://www.example.test/"
+        [[ $TORNET_ONION_UP != 1 ]] ||
+            echo "             ip netns exec $TOPO_NS_GW curl --socks5-hostname $TORNET_SOCKS http://$(tornet_onion_addr)/"
         echo "             $0 control $TOPO_RUN GETINFO circuit-status"
         ((TORNET_CLIENTS_UP == 1)) ||
             echo "             $0 control $TOPO_RUN 1 GETINFO circuit-status    (instance 1)"
@@ -721,6 +986,7 @@ tornet__main() {
                     echo "   $t pid $d: $(tr '\0' ' ' <"/proc/$d/cmdline")"
             done
         done
+        [[ $TORNET_ONION_UP != 1 ]] || echo "onion service: $(tornet_onion_addr)"
         for ((i = 0; i < TORNET_CLIENTS_UP; i++)); do
             echo "client $i (SOCKS $(tornet_socks_addr "$i")):"
             echo "  bootstrap: $(tornet_bootstrap_phase "$i" 2>&1)"
@@ -744,7 +1010,7 @@ tornet__main() {
         tornet_control_of "$i" "$@"
         ;;
     *)
-        echo "usage: [TORNET_CLIENT_INSTANCES=N] $0 up [CLIENTS] | down [RUN] | status [RUN] |" \
+        echo "usage: [TORNET_CLIENT_INSTANCES=N] [TORNET_ONION=1] $0 up [CLIENTS] | down [RUN] | status [RUN] |" \
             "control [RUN] [I] COMMAND..." >&2
         exit 2
         ;;
