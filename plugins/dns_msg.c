@@ -43,7 +43,8 @@ bool ts_dns_read_name(const uint8_t *msg, size_t len, size_t *off, char *out, si
 			if (pos + 1 >= len || ++pointers > TS_DNS_MAX_POINTERS)
 				return false;
 			size_t to = ((size_t)(l & 0x3f) << 8) | msg[pos + 1];
-			/* strictly backwards: a chain of pointers always ends */
+			/* backwards only (a name points at an earlier one); the
+			 * pointer count and the 255 bytes end any loop */
 			if (to >= pos)
 				return false;
 			if (!after)

@@ -3,8 +3,10 @@
  * the answers torsieve writes back, and the answers Tor's DNSPort gives.
  *
  * Every read is bounds-checked against the message length; names may use
- * compression pointers, which must point strictly backwards (so a chain
- * always ends) and are followed at most TS_DNS_MAX_POINTERS times. Nothing
+ * compression pointers, which must point backwards (before themselves) and
+ * are followed at most TS_DNS_MAX_POINTERS times; a name is at most 255
+ * bytes as read. The last two are what end a loop: labels move forward
+ * again after a pointer, so pointers alone could go round. Nothing
  * here allocates.
  */
 #ifndef TORSIEVE_DNS_H
