@@ -5,9 +5,10 @@
 #   make SANITIZE=1      ASan + UBSan (alignment included), aborting on the first report
 #   make deps            install the Debian packages that are missing (as root); package
 #                        scripts may start no service (tor's must not run: the tests start
-#                        their own), so a policy-rc.d refusing starts is in place meanwhile
+#                        their own), so a policy-rc.d refusing starts is in place meanwhile;
+#                        redsocks (only a benchmark's peer) is not left enabled at boot
 #   make test            deps, then every test; ends with "N passed, N failed"
-#   make demo            deps, build, replay the bundled capture
+#   make demo            deps, build, a Tor-only gateway live in namespaces (test/tor/demo.sh)
 #   make fuzz            fuzz every harness for FUZZ_SECONDS (default 600) each
 #   make bench           benchmarks; see docs/performance.md
 #   make clean
@@ -208,6 +209,9 @@ deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		rc=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; \
 		[ $$rc = 0 ] || { echo "apt-get install$$missing failed"; exit 1; }; \
+		case " $$missing " in *" redsocks "*) \
+			command -v systemctl >/dev/null && systemctl disable redsocks >/dev/null 2>&1;; \
+		esac; \
 	fi
 
 test: deps

@@ -442,6 +442,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	event_base_dispatch(w->base);
+	/* connections end before the last report, so it counts them */
+	ts_relay_shutdown(w->relay);
 	ts_nfq_flush(w->src);
 	worker_report(w, "at exit");
 	return NULL;

@@ -915,9 +915,26 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 			 * connection off the backlog so it can be reset, rather
 			 * than left to spin the loop and time out. */
 			close(r->reserve_fd);
-			cfd = accept(fd, NULL, NULL);
-			if (cfd >= 0)
+			pl = sizeof(peer);
+			cfd = accept(fd, (struct sockaddr *)&peer, &pl);
+			if (cfd >= 0) {
+				/* the Tor stream opened for it goes too, at once,
+				 * not at the claim timeout: descriptors are short */
+				struct sockaddr_storage local;
+				socklen_t ll = sizeof(local);
+				struct tuple t;
+				uint8_t lfam;
+				memset(&t, 0, sizeof(t));
+				if (getsockname(cfd, (struct sockaddr *)&local, &ll) == 0 &&
+				    sockaddr_to(&peer, &t.family, t.caddr, &t.cport) &&
+				    sockaddr_to(&local, &lfam, t.daddr, &t.dport) &&
+				    lfam == t.family) {
+					struct pending *p = *pending_slot(r, &t);
+					if (p && p->state == P_OPEN)
+						pending_release(r, p);
+				}
 				reset_and_close(cfd);
+			}
 			r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			/* accept takes a descriptor before it looks at the
 			 * backlog: EMFILE comes with an empty backlog too */
@@ -1200,7 +1217,7 @@ const struct ts_tor_pool *ts_relay_tor_pool(const struct ts_relay *r)
 	return r->pool;
 }
 
-void ts_relay_close(struct ts_relay *r)
+void ts_relay_shutdown(struct ts_relay *r)
 {
 	if (!r)
 		return;
@@ -1209,6 +1226,16 @@ void ts_relay_close(struct ts_relay *r)
 	for (uint32_t i = 0; r->pending && i < r->cfg.pending_syns; i++)
 		if (r->pending[i].state != P_FREE)
 			pending_release(r, &r->pending[i]);
+	for (int i = 0; i < 2; i++)
+		if (r->listen_ev[i])
+			event_del(r->listen_ev[i]);
+}
+
+void ts_relay_close(struct ts_relay *r)
+{
+	if (!r)
+		return;
+	ts_relay_shutdown(r);
 	for (int i = 0; i < 2; i++) {
 		if (r->listen_ev[i])
 			event_free(r->listen_ev[i]);

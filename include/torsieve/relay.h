@@ -147,6 +147,10 @@ void ts_relay_tick(struct ts_relay *r, int64_t now_usec);
 void ts_relay_get_stats(const struct ts_relay *r, struct ts_relay_stats *out);
 const struct ts_tor_pool *ts_relay_tor_pool(const struct ts_relay *r);
 
+/* Stop: every connection reset (closed as shutdown), held SYNs dropped,
+ * nothing more accepted; the counters stay for a last report. */
+void ts_relay_shutdown(struct ts_relay *r);
+
 /* Close everything (held SYNs are dropped: the socket's close does it). */
 void ts_relay_close(struct ts_relay *r);
 

@@ -255,8 +255,9 @@ check "counters: closed idle" "$((idle_before + 1))" "$(torsieve_counter relay c
 # pipes), so the first connection fits; the second's SOCKS socket takes the
 # last slot, Tor opens the stream, and its accept meets EMFILE: the reserved
 # descriptor takes it off the backlog and resets it (the client's connect
-# had already succeeded: the kernel completed the handshake); the third
-# cannot get a SOCKS socket and its SYN is reset. torsieve keeps running, and
+# had already succeeded: the kernel completed the handshake), and its Tor
+# stream is let go at once, so the third goes the same way rather than
+# finding no descriptor for its SOCKS socket. torsieve keeps running, and
 # once they are closed the relay works again.
 stop_torsieve
 topo_bg gw torsieve prlimit --nofile=$((BASE_FDS + 7)):$((BASE_FDS + 7)) \
@@ -268,15 +269,31 @@ grep -q "the descriptor limit is $((BASE_FDS + 7))" "$TOPO_DIR/torsieve.log" &&
     fail "EMFILE: a limit below what relay-connections needs is logged" \
         "$(grep -m1 descriptor "$TOPO_DIR/torsieve.log")"
 out=$("${C2[@]}" many "$H4" 7 3 0.5)
-# (the second's reset can come before its connect() returns or after)
-check "EMFILE: the first fits, the second is reset after its handshake, the third at once" \
-    "open reset ECONNREFUSED" "$(sed 's/ \(open\|ECONNRESET\) / reset /' <<<"$out")"
-check "EMFILE: the reserved descriptor took one off the backlog; a SYN without a socket reset" \
-    "1 1" "$(torsieve_counter relay emfile) $(torsieve_counter relay syn_broken)"
+# (a reset can come before the client's connect() returns or after)
+check "EMFILE: the first fits, the next two are reset after their handshake" \
+    "open reset reset" "$(sed 's/ \(open\|ECONNRESET\)/ reset/g' <<<"$out")"
+check "EMFILE: the reserved descriptor took both off the backlog, their streams let go" \
+    "2 0 0" "$(torsieve_counter relay emfile) $(torsieve_counter relay syn_broken) \
+$(torsieve_counter relay pending)"
 sleep 1
 read -r what status _ <<<"$("${C2[@]}" http "$H4" 80 /)"
 check "EMFILE: after they closed, the relay works again" "http 200" "$what $status"
 stop_torsieve
+topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
+TORSIEVE_PID=$TOPO_LAST_PID
+topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
+
+# Stopping torsieve resets what it relays (never left half open) and the
+# last report counts it.
+"${C1[@]}" eofecho "$H4" 7 10 2 >"$WORK/stop.out" &
+held=$!
+sleep 0.7
+stop_torsieve
+wait "$held"
+check "stop: a relayed connection is reset when torsieve stops" "ECONNRESET" \
+    "$(cut -d' ' -f1 "$WORK/stop.out")"
+check "stop: the last report counts it" "1" "$(grep '"queue"' "$WORK/torsieve.log" | tail -1 |
+    sed 's/^[^{]*//' | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["relay"]["closed"]["shutdown"])')"
 topo_bg gw torsieve env TORSIEVE_RELAY_CHECK=1 "$TS" run -c "$CONF" --json --user nobody
 TORSIEVE_PID=$TOPO_LAST_PID
 topo_wait_until 10 "torsieve running" grep -q "running:" "$TOPO_DIR/torsieve.log"
