@@ -16,6 +16,7 @@
 #include "torsieve/dns.h"
 #include "torsieve/dns_service.h"
 #include "torsieve/log.h"
+#include "torsieve/lru.h"
 #include "torsieve/name_map.h"
 #include "torsieve/socks_client.h"
 #include "torsieve/tor_pool.h"
@@ -57,7 +58,8 @@ struct query {
 /* An answer kept, for the client that asked: a client learns nothing of
  * what others looked up, and each lookup goes to Tor with its own token. */
 struct cache_entry {
-	struct cache_entry *chain, *older, *newer; /* chain: also the free list */
+	struct cache_entry *chain; /* also the free list */
+	struct ts_lru_node use;
 	bool used;
 	uint16_t qtype;
 	uint8_t rcode, count;
@@ -78,7 +80,8 @@ struct ts_dns_service {
 	struct event *udp_ev[2], *tcp_ev[2], *upstream_ev;
 	struct query *queries, *free_queries;
 	struct tcp_conn *conns;
-	struct cache_entry *cache, **cache_hash, *cache_oldest, *cache_newest, *cache_free;
+	struct cache_entry *cache, **cache_hash, *cache_free;
+	struct ts_lru cache_use; /* oldest first */
 	uint32_t cache_mask;
 	uint32_t seed; /* for the cache's hash: clients choose the names */
 	struct ts_dns_stats st;
@@ -105,19 +108,6 @@ static bool same_client(const struct ts_name_client *a, const struct ts_name_cli
 	return a->family == b->family && !memcmp(a->addr, b->addr, 16);
 }
 
-static void cache_unlink_use(struct ts_dns_service *ds, struct cache_entry *e)
-{
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		ds->cache_oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		ds->cache_newest = e->older;
-	e->older = e->newer = NULL;
-}
-
 static void cache_remove(struct ts_dns_service *ds, struct cache_entry *e)
 {
 	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, &e->who, e->name, e->qtype)];
@@ -125,7 +115,7 @@ static void cache_remove(struct ts_dns_service *ds, struct cache_entry *e)
 		pp = &(*pp)->chain;
 	if (*pp)
 		*pp = e->chain;
-	cache_unlink_use(ds, e);
+	ts_lru_unlink(&ds->cache_use, &e->use);
 	e->used = false;
 	e->chain = ds->cache_free;
 	ds->cache_free = e;
@@ -164,7 +154,7 @@ static void cache_put(struct ts_dns_service *ds, const struct ts_name_client *wh
 	if (e)
 		cache_remove(ds, e);
 	else if (!ds->cache_free)
-		cache_remove(ds, ds->cache_oldest); /* full: the oldest goes */
+		cache_remove(ds, TS_LRU_ENTRY(ds->cache_use.oldest, struct cache_entry, use));
 	e = ds->cache_free;
 	ds->cache_free = e->chain;
 	memset(e, 0, sizeof(*e));
@@ -179,12 +169,7 @@ static void cache_put(struct ts_dns_service *ds, const struct ts_name_client *wh
 	struct cache_entry **pp = &ds->cache_hash[cache_slot(ds, who, name, qtype)];
 	e->chain = *pp;
 	*pp = e;
-	e->older = ds->cache_newest;
-	if (ds->cache_newest)
-		ds->cache_newest->newer = e;
-	else
-		ds->cache_oldest = e;
-	ds->cache_newest = e;
+	ts_lru_push(&ds->cache_use, &e->use); /* full: the oldest goes first */
 	ds->st.cache_now++;
 }
 

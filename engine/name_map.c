@@ -3,13 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "torsieve/lru.h"
 #include "torsieve/name_map.h"
 
 struct entry {
-	struct entry *by_name;       /* virtual: (client, family, name) chain; also the free list */
-	struct entry *by_addr;       /* (client, family, addr) chain */
-	struct entry *by_vaddr;      /* virtual: (family, addr) chain, for uniqueness */
-	struct entry *older, *newer; /* use order, per kind */
+	struct entry *by_name;  /* virtual: (client, family, name) chain; also the free list */
+	struct entry *by_addr;  /* (client, family, addr) chain */
+	struct entry *by_vaddr; /* virtual: (family, addr) chain, for uniqueness */
+	struct ts_lru_node use; /* in used[is_virtual] */
 	bool is_virtual;
 	uint8_t family;
 	uint8_t addr[16];
@@ -27,18 +28,14 @@ struct neighbour {
 
 #define NEIGHBOUR_PROBES 8
 
-struct use_list {
-	struct entry *oldest, *newest;
-};
-
 struct ts_name_map {
 	struct ts_name_map_config cfg;
 	struct entry *entries, *free_list;
 	struct entry **name_hash, **addr_hash, **vaddr_hash;
 	struct neighbour *neighbours; /* mask + 1 of them */
 	uint32_t mask;
-	struct use_list used[2]; /* [is_virtual] */
-	uint64_t next_host[2];   /* the next virtual host number to try, per family */
+	struct ts_lru used[2]; /* [is_virtual], oldest first */
+	uint64_t next_host[2]; /* the next virtual host number to try, per family */
 	struct ts_name_map_stats st;
 };
 
@@ -136,28 +133,18 @@ uint32_t ts_name_map_capacity(const struct ts_name_map *m)
 
 static void unlink_use(struct ts_name_map *m, struct entry *e)
 {
-	struct use_list *l = &m->used[e->is_virtual];
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		l->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		l->newest = e->older;
-	e->older = e->newer = NULL;
+	ts_lru_unlink(&m->used[e->is_virtual], &e->use);
 }
 
 static void link_newest(struct ts_name_map *m, struct entry *e)
 {
-	struct use_list *l = &m->used[e->is_virtual];
-	e->older = l->newest;
-	e->newer = NULL;
-	if (l->newest)
-		l->newest->newer = e;
-	else
-		l->oldest = e;
-	l->newest = e;
+	ts_lru_push(&m->used[e->is_virtual], &e->use);
+}
+
+static struct entry *oldest(const struct ts_name_map *m, bool is_virtual)
+{
+	const struct ts_lru_node *n = m->used[is_virtual].oldest;
+	return n ? TS_LRU_ENTRY(n, struct entry, use) : NULL;
 }
 
 static void unchain(struct entry **pp, struct entry *e, size_t link_offset)
@@ -197,7 +184,7 @@ static void remove_entry(struct ts_name_map *m, struct entry *e, bool expired)
 static struct entry *take_entry(struct ts_name_map *m, bool is_virtual, int64_t now)
 {
 	if (!m->free_list) {
-		struct entry *v = m->used[1].oldest, *r = m->used[0].oldest;
+		struct entry *v = oldest(m, true), *r = oldest(m, false);
 		if (v && v->expires <= now)
 			remove_entry(m, v, true);
 		else if (r && r->expires <= now)

@@ -16,6 +16,7 @@
 
 #include "torsieve/clock.h"
 #include "torsieve/log.h"
+#include "torsieve/lru.h"
 #include "torsieve/name_map.h"
 #include "torsieve/relay.h"
 #include "torsieve/socks5.h"
@@ -53,8 +54,8 @@ enum pending_state {
 };
 
 struct pending {
-	struct pending *next;          /* hash chain, or the free list */
-	struct pending *older, *newer; /* P_ANSWERED: the list of answers kept, oldest first */
+	struct pending *next;        /* hash chain, or the free list */
+	struct ts_lru_node answered; /* P_ANSWERED: in the answers kept, oldest first */
 	struct ts_relay *relay;
 	struct tuple t;
 	struct client *client; /* P_ASKING and P_OPEN only: an answer holds no client */
@@ -100,7 +101,7 @@ struct ts_relay {
 	int reserve_fd;             /* given up to accept (and reset) a connection at EMFILE */
 	uint32_t pipe_size;
 	struct pending *pending, *pending_free, **pending_hash;
-	struct pending *answered_oldest, *answered_newest;
+	struct ts_lru answered; /* answers kept for copies, oldest first */
 	uint32_t pending_mask;
 	struct client *clients, *clients_free, **client_hash;
 	uint32_t client_mask;
@@ -258,17 +259,10 @@ static void pending_unhold(struct ts_relay *r, struct pending *p)
 	client_put(r, c);
 }
 
-static void answered_unlink(struct ts_relay *r, struct pending *p)
+static struct pending *oldest_answer(const struct ts_relay *r)
 {
-	if (p->older)
-		p->older->newer = p->newer;
-	else
-		r->answered_oldest = p->newer;
-	if (p->newer)
-		p->newer->older = p->older;
-	else
-		r->answered_newest = p->older;
-	p->older = p->newer = NULL;
+	return r->answered.oldest ? TS_LRU_ENTRY(r->answered.oldest, struct pending, answered)
+	                          : NULL;
 }
 
 static void pending_release(struct ts_relay *r, struct pending *p)
@@ -284,7 +278,7 @@ static void pending_release(struct ts_relay *r, struct pending *p)
 	if (p->tor_fd >= 0)
 		close(p->tor_fd);
 	if (p->state == P_ANSWERED)
-		answered_unlink(r, p);
+		ts_lru_unlink(&r->answered, &p->answered);
 	pending_unhold(r, p);
 	memset(p, 0, sizeof(*p));
 	p->tor_fd = -1;
@@ -296,8 +290,8 @@ static void pending_release(struct ts_relay *r, struct pending *p)
 /* A free entry; at the cap, the oldest answer kept is forgotten early. */
 static struct pending *pending_take(struct ts_relay *r)
 {
-	if (!r->pending_free && r->answered_oldest)
-		pending_release(r, r->answered_oldest);
+	if (!r->pending_free && oldest_answer(r))
+		pending_release(r, oldest_answer(r));
 	struct pending *p = r->pending_free;
 	if (p) {
 		r->pending_free = p->next;
@@ -316,13 +310,7 @@ static void pending_answered(struct ts_relay *r, struct pending *p, enum ts_reje
 	p->kind = kind;
 	p->until = now + ANSWER_KEEP_USEC;
 	pending_unhold(r, p);
-	p->older = r->answered_newest;
-	p->newer = NULL;
-	if (r->answered_newest)
-		r->answered_newest->newer = p;
-	else
-		r->answered_oldest = p;
-	r->answered_newest = p;
+	ts_lru_push(&r->answered, &p->answered);
 }
 
 static void log_no_tor(struct ts_relay *r, int64_t now)
@@ -1192,8 +1180,8 @@ void ts_relay_tick(struct ts_relay *r, int64_t now)
 			pending_release(r, p);
 		}
 	}
-	while (r->answered_oldest && now >= r->answered_oldest->until)
-		pending_release(r, r->answered_oldest);
+	while (oldest_answer(r) && now >= oldest_answer(r)->until)
+		pending_release(r, oldest_answer(r));
 	int64_t idle = (int64_t)r->cfg.idle_timeout * 1000000;
 	for (struct conn *c = r->conns, *next; c; c = next) {
 		next = c->next;
