@@ -104,16 +104,18 @@ static void verdict_on_packet(void *ctx, const struct ts_packet_event *ev)
 	enum ts_mark_kind kind = TS_MARK_PASS;
 	enum ts_gateway_action act =
 	        ev->judgement ? ts_gateway_action(ev->judgement, d->l4, &kind) : TS_GATEWAY_DROP;
-	/* who is who: an address's MAC, for the DNS service and the relay to
-	 * agree on a client (name_map.h) */
-	if (w->names && d->has_mac && (d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6) &&
-	    act == TS_GATEWAY_MARK)
-		ts_name_map_learn(w->names, d->l3 == TS_L3_IPV6 ? 6 : 4, d->src_addr, d->src_mac);
 	if (act == TS_GATEWAY_ICMP)
 		reject_packet(w, ev->pkt->data, ev->pkt->caplen, d, ev->judgement->reject);
-	if (act == TS_GATEWAY_MARK && kind == TS_MARK_DIVERT && w->relay && d->l4 == TS_L4_TCP &&
-	    d->has_l4_header && !d->is_fragment &&
-	    (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN) {
+	bool divert_syn = act == TS_GATEWAY_MARK && kind == TS_MARK_DIVERT && d->l4 == TS_L4_TCP &&
+	                  d->has_l4_header && !d->is_fragment &&
+	                  (d->tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN;
+	/* who is who: an address's MAC, so the DNS service and the relay agree
+	 * on a client (name_map.h); learnt where they use it, from DNS queries
+	 * and diverted SYNs, not from every packet */
+	if (w->names && d->has_mac && (d->l3 == TS_L3_IPV4 || d->l3 == TS_L3_IPV6) &&
+	    (divert_syn || (act == TS_GATEWAY_MARK && kind == TS_MARK_DNS)))
+		ts_name_map_learn(w->names, d->l3 == TS_L3_IPV6 ? 6 : 4, d->src_addr, d->src_mac);
+	if (divert_syn && w->relay) {
 		/* a SYN: Tor is asked first, and its answer is the verdict */
 		enum ts_reject_kind rk;
 		switch (ts_relay_syn(w->relay, ev->pkt, d, ts_monotonic_usec(), &rk)) {

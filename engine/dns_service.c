@@ -20,6 +20,7 @@
 #include "torsieve/name_map.h"
 #include "torsieve/socks_client.h"
 #include "torsieve/tor_pool.h"
+#include "torsieve/transparent.h"
 
 #define TCP_MSG_MAX   4096 /* a query over TCP longer than this is not a query */
 #define TCP_IDLE_USEC 10000000
@@ -182,12 +183,9 @@ static void send_udp(struct ts_dns_service *ds, struct query *qr, const uint8_t 
 	 * and a client checks the port of the answer too). */
 	int fam = qr->local.ss_family;
 	socklen_t sl = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int one = 1;
-	int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
-	                     : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))) < 0 ||
-	    bind(fd, (struct sockaddr *)&qr->local, sl) < 0 ||
+	enum ts_transparent_step failed;
+	int fd = ts_transparent_socket(&qr->local, sl, SOCK_DGRAM, 0, 0, &failed);
+	if (fd < 0 ||
 	    sendto(fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&qr->client, sl) != (ssize_t)len)
 		ds->st.send_errors++;
 	if (fd >= 0)
@@ -847,58 +845,30 @@ static void on_tcp_accept(evutil_socket_t fd, short what, void *arg)
 
 static int transparent_socket(int family, int type, uint16_t port, char *err, size_t errlen)
 {
-	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	const char *v = family == AF_INET6 ? "6" : "4";
-	if (fd < 0) {
-		snprintf(err, errlen, "dns: cannot make an IPv%s socket: %s", v, strerror(errno));
-		return -1;
-	}
-	int one = 1;
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t sl;
-	int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		sl = sizeof(*s6);
-		if (!rc)
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (!rc)
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
-		if (!rc && type == SOCK_DGRAM)
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one));
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		sl = sizeof(*s4);
-		if (!rc)
-			rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
-		if (!rc && type == SOCK_DGRAM)
-			rc = setsockopt(fd, IPPROTO_IP, IP_RECVORIGDSTADDR, &one, sizeof(one));
-	}
-	if (rc < 0) {
+	socklen_t sl = ts_sockaddr_any(family, port, &ss);
+	enum ts_transparent_step failed;
+	const char *v = family == AF_INET6 ? "6" : "4";
+	int fd = ts_transparent_socket(&ss, sl, type | SOCK_NONBLOCK,
+	                               type == SOCK_DGRAM ? TS_TRANSPARENT_ORIGDST : 0,
+	                               type == SOCK_STREAM ? 64 : 0, &failed);
+	if (fd >= 0)
+		return fd;
+	if (failed == TS_TRANSPARENT_SOCKET)
+		snprintf(err, errlen, "dns: cannot make an IPv%s socket: %s", v, strerror(errno));
+	else if (failed == TS_TRANSPARENT_OPTION)
 		snprintf(err, errlen,
 		         "dns: cannot make the IPv%s socket transparent: %s (needs CAP_NET_ADMIN: "
 		         "run "
 		         "as root; --user drops privileges after)",
 		         v, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, 64) < 0)) {
+	else
 		snprintf(err, errlen,
 		         "dns: cannot listen on %s port %u (IPv%s): %s (dns-port; is another "
 		         "resolver "
 		         "on it? then `set dns-service off`)",
 		         type == SOCK_STREAM ? "TCP" : "UDP", port, v, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return -1;
 }
 
 struct ts_dns_service *ts_dns_service_open(const struct ts_dns_config *cfg, uint16_t port,

@@ -21,6 +21,7 @@
 #include "torsieve/relay.h"
 #include "torsieve/socks5.h"
 #include "torsieve/socks_client.h"
+#include "torsieve/transparent.h"
 
 #define HELD_IDS         4        /* the SYN and copies of it: more are dropped */
 #define HELD_FRAME       192      /* bytes of the SYN kept for an ICMP error */
@@ -941,51 +942,26 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 
 static int listener(int family, uint16_t port, int backlog, char *err, size_t errlen)
 {
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "relay: cannot make an IPv%d socket: %s",
-		         family == AF_INET6 ? 6 : 4, strerror(errno));
-		return -1;
-	}
-	int one = 1;
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t sl;
-	int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		sl = sizeof(*s6);
-		if (rc == 0)
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (rc == 0)
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		sl = sizeof(*s4);
-		if (rc == 0)
-			rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
-	}
-	if (rc < 0) {
+	socklen_t sl = ts_sockaddr_any(family, port, &ss);
+	enum ts_transparent_step failed;
+	int v = family == AF_INET6 ? 6 : 4;
+	int fd = ts_transparent_socket(&ss, sl, SOCK_STREAM | SOCK_NONBLOCK, 0, backlog, &failed);
+	if (fd >= 0)
+		return fd;
+	if (failed == TS_TRANSPARENT_SOCKET)
+		snprintf(err, errlen, "relay: cannot make an IPv%d socket: %s", v, strerror(errno));
+	else if (failed == TS_TRANSPARENT_OPTION)
 		snprintf(err, errlen,
 		         "relay: cannot make the IPv%d listener transparent: %s (needs "
 		         "CAP_NET_ADMIN: run as root; --user drops privileges after)",
-		         family == AF_INET6 ? 6 : 4, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0) {
+		         v, strerror(errno));
+	else
 		snprintf(err, errlen,
 		         "relay: cannot listen on port %u (IPv%d): %s (divert-port; is another "
 		         "transparent proxy on it? then `set relay off`)",
-		         port, family == AF_INET6 ? 6 : 4, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+		         port, v, strerror(errno));
+	return -1;
 }
 
 /* Room for every connection's six descriptors (two sockets, two pipes). */
