@@ -199,11 +199,11 @@ static void relay_report_json(FILE *f, const struct ts_relay *r)
 	fprintf(f,
 	        "},\"accepted\":%llu,\"paired\":%llu,\"opened_after\":%llu,"
 	        "\"over_connections\":%llu,\"emfile\":%llu,\"accept_errors\":%llu,"
-	        "\"bytes_to_tor\":%llu,\"bytes_to_client\":%llu,\"pending\":%u,"
+	        "\"bytes_to_tor\":%llu,\"bytes_to_client\":%llu,\"held_back\":%llu,\"pending\":%u,"
 	        "\"connections\":%u,\"clients\":%u,\"closed\":{",
 	        U(st.accepted), U(st.paired), U(st.opened_after), U(st.over_connections),
 	        U(st.emfile), U(st.accept_errors), U(st.bytes_to_tor), U(st.bytes_to_client),
-	        st.pending, st.connections, st.clients);
+	        U(st.held_back), st.pending, st.connections, st.clients);
 	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
 		fprintf(f, "%s\"%s\":%llu", c ? "," : "",
 		        ts_relay_close_name((enum ts_relay_close)c), U(st.closed[c]));
@@ -238,10 +238,11 @@ static void relay_report_text(FILE *f, const struct ts_relay *r)
 	fprintf(f,
 	        "relay       connections: %llu accepted, %llu paired, %llu opened after, %llu over "
 	        "the caps, %llu at EMFILE, %llu failed; %u open, %u pending, %u clients; bytes: "
-	        "%llu to Tor, %llu to clients\nrelay       closed:",
+	        "%llu to Tor, %llu to clients; %llu times held back at relay-buffer\n"
+	        "relay       closed:",
 	        U(st.accepted), U(st.paired), U(st.opened_after), U(st.over_connections),
 	        U(st.emfile), U(st.accept_errors), st.connections, st.pending, st.clients,
-	        U(st.bytes_to_tor), U(st.bytes_to_client));
+	        U(st.bytes_to_tor), U(st.bytes_to_client), U(st.held_back));
 	for (int c = 0; c < TS_RELAY_CLOSE_COUNT; c++)
 		fprintf(f, " %llu %s", U(st.closed[c]),
 		        ts_relay_close_name((enum ts_relay_close)c));
@@ -268,7 +269,8 @@ static void dns_report(FILE *f, const struct worker *w, bool json)
 		        "\"dns\":{\"udp_queries\":%llu,\"tcp_queries\":%llu,\"answered\":%llu,"
 		        "\"nodata\":%llu,\"nxdomain\":%llu,\"servfail\":%llu,\"formerr\":%llu,"
 		        "\"notimp\":%llu,\"ignored\":%llu,\"blocked\":%llu,\"local_names\":%llu,"
-		        "\"virtual_answers\":%llu,\"cache_hits\":%llu,\"resolved\":%llu,"
+		        "\"virtual_answers\":%llu,\"cache_hits\":%llu,\"cache_evicted\":%llu,"
+		        "\"resolved\":%llu,"
 		        "\"resolve_failed\":%llu,\"resolve_timeouts\":%llu,\"truncated\":%llu,"
 		        "\"over_pending\":%llu,\"tcp_connections\":%llu,\"tcp_over\":%llu,"
 		        "\"send_errors\":%llu,\"pending\":%u,\"tcp_now\":%u,\"cache_now\":%u,"
@@ -278,25 +280,27 @@ static void dns_report(FILE *f, const struct worker *w, bool json)
 		        U(d.udp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
 		        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored),
 		        U(d.blocked), U(d.local_names), U(d.virtual_answers), U(d.cache_hits),
-		        U(d.resolved), U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated),
-		        U(d.over_pending), U(d.tcp_connections), U(d.tcp_over), U(d.send_errors),
-		        d.pending, d.tcp_now, d.cache_now, m.virtual_now, m.real_now,
-		        U(m.virtual_made), U(m.evicted), U(m.expired), U(m.virtual_full));
+		        U(d.cache_evicted), U(d.resolved), U(d.resolve_failed),
+		        U(d.resolve_timeouts), U(d.truncated), U(d.over_pending),
+		        U(d.tcp_connections), U(d.tcp_over), U(d.send_errors), d.pending, d.tcp_now,
+		        d.cache_now, m.virtual_now, m.real_now, U(m.virtual_made), U(m.evicted),
+		        U(m.expired), U(m.virtual_full));
 		return;
 	}
 	fprintf(f,
 	        "dns         %llu queries (%llu TCP): %llu answered, %llu NODATA, %llu NXDOMAIN, "
 	        "%llu SERVFAIL, %llu FORMERR, %llu NOTIMP, %llu ignored; %llu blocked, %llu local "
-	        "names, %llu virtual, %llu from the cache, %llu resolved by Tor (%llu failed, %llu "
+	        "names, %llu virtual, %llu from the cache (%llu pushed out), %llu resolved by Tor "
+	        "(%llu failed, %llu "
 	        "timed out); %llu truncated, %llu over dns-pending, %llu over dns-tcp-connections\n"
 	        "names       %u virtual, %u resolved; %llu made, %llu evicted, %llu expired, %llu "
 	        "refused (full)\n",
 	        U(d.udp_queries + d.tcp_queries), U(d.tcp_queries), U(d.answered), U(d.nodata),
 	        U(d.nxdomain), U(d.servfail), U(d.formerr), U(d.notimp), U(d.ignored), U(d.blocked),
-	        U(d.local_names), U(d.virtual_answers), U(d.cache_hits), U(d.resolved),
-	        U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated), U(d.over_pending),
-	        U(d.tcp_over), m.virtual_now, m.real_now, U(m.virtual_made), U(m.evicted),
-	        U(m.expired), U(m.virtual_full));
+	        U(d.local_names), U(d.virtual_answers), U(d.cache_hits), U(d.cache_evicted),
+	        U(d.resolved), U(d.resolve_failed), U(d.resolve_timeouts), U(d.truncated),
+	        U(d.over_pending), U(d.tcp_over), m.virtual_now, m.real_now, U(m.virtual_made),
+	        U(m.evicted), U(m.expired), U(m.virtual_full));
 }
 
 static void worker_report(struct worker *w, const char *when)

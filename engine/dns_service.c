@@ -152,10 +152,12 @@ static void cache_put(struct ts_dns_service *ds, const struct ts_name_client *wh
 	if (!ds->cfg.cache_size || !ttl)
 		return;
 	struct cache_entry *e = cache_find(ds, who, name, qtype, now);
-	if (e)
+	if (e) {
 		cache_remove(ds, e);
-	else if (!ds->cache_free)
+	} else if (!ds->cache_free) {
 		cache_remove(ds, TS_LRU_ENTRY(ds->cache_use.oldest, struct cache_entry, use));
+		ds->st.cache_evicted++;
+	}
 	e = ds->cache_free;
 	ds->cache_free = e->chain;
 	memset(e, 0, sizeof(*e));

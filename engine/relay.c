@@ -609,6 +609,8 @@ static bool pump(struct conn *c, int d)
 			if (n > 0) {
 				c->inpipe[d] += (uint32_t)n;
 				moved = true;
+				if (c->inpipe[d] >= r->pipe_size)
+					r->st.held_back++; /* relay-buffer reached */
 			} else if (n == 0) {
 				c->eof[d] = true;
 			} else if (would_block()) {
@@ -618,6 +620,7 @@ static bool pump(struct conn *c, int d)
 					 * pages, not bytes): wait for it to drain
 					 * instead of for the socket */
 					c->pipe_full[d] = true;
+					r->st.held_back++;
 				} else if (ioctl(src, SIOCATMARK, &at_mark) == 0 && at_mark) {
 					/* splice stops at TCP's urgent mark for
 					 * good; the byte (inline: SO_OOBINLINE) is

@@ -46,6 +46,7 @@ struct ts_dns_stats {
 	uint64_t local_names;     /* single labels, .local, .localhost, ...: never sent to Tor */
 	uint64_t virtual_answers; /* .onion, dns-automap, and PTR of virtual addresses */
 	uint64_t cache_hits;
+	uint64_t cache_evicted; /* dns-cache full: the oldest answer went */
 	uint64_t resolved, resolve_failed, resolve_timeouts; /* asked of Tor */
 	uint64_t truncated;                                  /* TC set */
 	uint64_t over_pending;                               /* dns-pending full: SERVFAIL */

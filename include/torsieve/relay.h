@@ -83,6 +83,7 @@ struct ts_relay_stats {
 	uint64_t accept_errors;    /* accept or socket setup failed */
 	uint64_t closed[TS_RELAY_CLOSE_COUNT];
 	uint64_t bytes_to_tor, bytes_to_client;
+	uint64_t held_back; /* a direction's pipe full (relay-buffer): its reading paused */
 	/* now */
 	uint32_t pending;     /* SYNs waiting for Tor, or streams waiting for their client */
 	uint32_t connections; /* relayed, or accepted first and waiting for Tor */

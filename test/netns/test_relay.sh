@@ -141,6 +141,7 @@ moved=$(($(torsieve_counter relay bytes_to_client) - sent_before))
 wait $slow
 read -r what status len _ <"$WORK/slow.out"
 check "backpressure: the slow reader still gets every byte" "http 200 16000000" "$what $status $len"
+check "backpressure: counted (held_back)" "yes" "$( (($(torsieve_counter relay held_back) > 0)) && echo yes || echo no)"
 if ((moved < 8000000)); then
     pass "backpressure: $moved bytes relayed while the client did not read"
 else
